@@ -1,0 +1,133 @@
+"""LightningDataModule for data sets held in memory as tensors.
+
+A subclass only says how to load its arrays (`load`); this class does the rest the same
+way for every source: checks, deterministic splits from the seed, binarisation for
+Bernoulli benchmarks, and batches from `TensorLoader`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+
+from vaelab.data.loader import EpochOrder, TensorLoader
+
+BINARIZE = ("none", "static", "dynamic")
+# The fixed seed of the evaluation splits' binarisation: every run, whatever its own seed,
+# is scored on the same binary val/test images, so NLLs compare across runs.
+EVAL_BINARIZE_SEED = 1234
+
+Split = tuple[torch.Tensor, torch.Tensor]  # x: (N, *shape) float in the data's range; y: (N,) long, -1 = none
+
+
+def bernoulli_transform(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Dynamic binarisation: a fresh Bernoulli draw of every pixel each time it is seen."""
+    return torch.bernoulli(x, generator=generator)
+
+
+def split_off(split: Split, size: int | float, generator: torch.Generator) -> tuple[Split, Split]:
+    """A random `size` (count, or fraction if < 1) of `split`, and the rest."""
+    n = len(split[0])
+    k = int(round(size * n)) if isinstance(size, float) and size < 1 else int(size)
+    if not 0 < k < n:
+        raise ValueError(f"cannot split {k} examples off a set of {n}: choose a size between 1 and {n - 1}")
+    perm = torch.randperm(n, generator=generator)
+    part, rest = perm[:k], perm[k:]
+    return (split[0][part], split[1][part]), (split[0][rest], split[1][rest])
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Subclasses implement `load()` returning {"train": Split, "test": Split} or {"all": Split}."""
+
+    def __init__(
+        self,
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        val_size: int | float = 0.1,
+        test_size: int | float = 0.2,
+        binarize: str = "none",
+        seed: int = 0,
+        shape: Sequence[int] | None = None,
+    ):
+        super().__init__()
+        for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if int(value) < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {value}")
+        if binarize not in BINARIZE:
+            raise ValueError(f"data.binarize must be one of {', '.join(BINARIZE)}; got {binarize!r}")
+        self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
+        self.val_size, self.test_size = val_size, test_size
+        self.binarize, self.seed = binarize, int(seed)
+        self.shape = tuple(shape) if shape is not None else None
+        self.splits: dict[str, Split] = {}
+
+    def load(self) -> dict[str, Split]:
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        loaded = self.load()
+        g = torch.Generator().manual_seed(self.seed)
+        if "all" in loaded:
+            test, rest = split_off(loaded["all"], self.test_size, g)
+        else:
+            test, rest = loaded["test"], loaded["train"]
+        val, train = split_off(rest, self.val_size, g)
+        self.splits = {"train": train, "val": val, "test": test}
+        self._check_shape()
+        if self.binarize != "none":
+            self._binarize_fixed()
+
+    def _check_shape(self) -> None:
+        found = tuple(self.splits["train"][0].shape[1:])
+        if self.shape is not None and found != tuple(self.shape):
+            raise ValueError(
+                f"data={self.name}: data.shape is {list(self.shape)} but the data loaded has shape {list(found)}"
+            )
+        self.shape = found
+
+    def _binarize_fixed(self) -> None:
+        lo, hi = self.data_range
+        if lo < 0 or hi > 1:
+            raise ValueError(f"data.binarize={self.binarize} needs data in [0, 1], but data={self.name} spans [{lo:g}, {hi:g}]")
+        splits = ("val", "test") if self.binarize == "dynamic" else ("train", "val", "test")
+        g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED if self.binarize == "dynamic" else self.seed)
+        for s in splits:
+            x, y = self.splits[s]
+            self.splits[s] = (torch.bernoulli(x, generator=g), y)
+
+    @property
+    def data_range(self) -> tuple[float, float]:
+        """(min, max) of the training inputs."""
+        x = self.splits["train"][0]
+        return float(x.min()), float(x.max())
+
+    def _loader(self, split: str, train: bool) -> TensorLoader:
+        x, y = self.splits[split]
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        order = EpochOrder(len(x), shuffle=train, seed=self.seed, rank=rank, world_size=world, pad=train)
+        return TensorLoader(
+            x,
+            y,
+            self.batch_size if train else self.eval_batch_size,
+            order,
+            drop_last=False,
+            transform=bernoulli_transform if train and self.binarize == "dynamic" else None,
+        )
+
+    def train_dataloader(self) -> TensorLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> TensorLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> TensorLoader:
+        return self._loader("test", train=False)

@@ -1,0 +1,104 @@
+"""CIFAR-10 from its binary batch files, found on disk or downloaded.
+
+We read the *binary* version (`cifar-10-batches-bin`) with numpy: the python version is
+pickled, and unpickling a downloaded file can run arbitrary code. Each record is 3073
+bytes: 1 label byte (0-9), then the 32x32 image as 1024 red, 1024 green and 1024 blue
+bytes, each plane row-major, so a record reshapes directly to (3, 32, 32).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaelab.data.base import InMemoryDataModule, Split
+
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
+FOLDER = "cifar-10-batches-bin"  # what the archive extracts to
+FILES = {
+    "train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+    "test": ("test_batch.bin",),
+}
+RECORD = 1 + 3 * 32 * 32
+NUM_CLASSES = 10
+
+
+def read_records(path: str | Path) -> np.ndarray:
+    """The records of one binary batch file, checked: uint8 (N, 3073), label byte first."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0 or size % RECORD:
+        raise ValueError(
+            f"{path}: {size} bytes is not a whole number of CIFAR-10 records ({RECORD} bytes each): "
+            "the file is truncated or not from the binary version (cifar-10-batches-bin)"
+        )
+    records = np.fromfile(path, dtype=np.uint8).reshape(-1, RECORD)
+    if records[:, 0].max() >= NUM_CLASSES:
+        raise ValueError(f"{path}: label byte {records[:, 0].max()} is not a CIFAR-10 class (0-9): the file is corrupt")
+    return records
+
+
+def to_split(records: np.ndarray) -> Split:
+    """x (N, 3, 32, 32) float in [0, 1], y (N,) long, from uint8 records (N, 3073)."""
+    x = torch.from_numpy(records[:, 1:].reshape(-1, 3, 32, 32)).float().div_(255.0)
+    return x, torch.from_numpy(records[:, 0].astype(np.int64))
+
+
+class CIFAR10(InMemoryDataModule):
+    """Krizhevsky's 32x32 colour images, 10 classes: 50k train (5k held out for validation) / 10k test.
+
+    Looks in `data_dir` and `data_dir/cifar-10-batches-bin`; downloads the binary archive
+    into `data_dir` only when neither holds the files.
+    """
+
+    def __init__(self, data_dir: str, download: bool = True, **kwargs):
+        kwargs.setdefault("val_size", 5000)
+        super().__init__(**kwargs)
+        self.data_dir = Path(data_dir).expanduser()
+        self.download = download
+
+    @property
+    def dirs(self) -> list[Path]:
+        return [self.data_dir, self.data_dir / FOLDER]
+
+    def find(self, name: str) -> Path | None:
+        return next((d / name for d in self.dirs if (d / name).is_file()), None)
+
+    def missing(self) -> list[str]:
+        return [name for names in FILES.values() for name in names if self.find(name) is None]
+
+    def prepare_data(self) -> None:
+        if not self.missing() or not self.download:
+            return
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        try:
+            download_and_extract_archive(URL, download_root=str(self.data_dir), md5=MD5)
+        except Exception as err:  # no network, mirror down, bad checksum, ...: the error below says what to do
+            self.download_error = f"{type(err).__name__}: {err}"
+
+    def load(self) -> dict[str, Split]:
+        missing = self.missing()
+        if missing:
+            tried = getattr(self, "download_error", None)
+            raise FileNotFoundError(
+                f"data={self.name}: files not found ({', '.join(missing)}). "
+                f"Looked in: {', '.join(map(str, self.dirs))}. "
+                + (
+                    f"Download failed ({tried}). "
+                    if tried
+                    else "Download is off (data.download=false). "
+                    if not self.download
+                    else "Download was not attempted (prepare_data not run) or did not yield them. "
+                )
+                + f"To get them: download {URL} (the binary version, not the python one), "
+                f"and extract it into data.data_dir={self.data_dir} (tar xzf cifar-10-binary.tar.gz -C {self.data_dir})."
+            )
+        # Concatenate the bytes before converting: float32 is 4x the size, so convert only once.
+        return {
+            split: to_split(np.concatenate([read_records(self.find(name)) for name in names]))
+            for split, names in FILES.items()
+        }

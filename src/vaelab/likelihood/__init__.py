@@ -1,0 +1,15 @@
+"""Likelihoods p(x|z), one per `conf/likelihood/*.yaml`."""
+
+from vaelab.likelihood.base import Likelihood, params_per_dim
+from vaelab.likelihood.bernoulli import Bernoulli, ContinuousBernoulli
+from vaelab.likelihood.location_scale import Gaussian, GaussianLearned, Laplace
+
+__all__ = [
+    "Likelihood",
+    "params_per_dim",
+    "Bernoulli",
+    "ContinuousBernoulli",
+    "Gaussian",
+    "GaussianLearned",
+    "Laplace",
+]

@@ -1,0 +1,60 @@
+"""The likelihood p(x|z): turns decoder output into a `torch.distributions` object.
+
+A decoder emits `params_per_dim` numbers per data dimension, laid out as
+(B, P, *data_shape). A likelihood reads them and returns a distribution whose
+event covers every data dimension, so `log_prob(x)` is already summed over the
+data and has shape (B,). That `Independent` wrapper is the one place where the
+per-dimension terms are reduced.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Distribution, Independent
+
+
+class Likelihood(nn.Module):
+    """Base class. Subclasses set `params_per_dim` and `support` and build `base`."""
+
+    #: How many decoder outputs per data dimension (1 for a mean, 2 for mean and scale).
+    params_per_dim: int = 1
+    #: Closed interval of data values this likelihood is a density/mass on; None = all reals.
+    support: tuple[float, float] | None = None
+
+    def base(self, params: torch.Tensor) -> Distribution:
+        """Per-dimension distribution from params of shape (B, P, *data_shape)."""
+        raise NotImplementedError
+
+    def forward(self, params: torch.Tensor) -> Distribution:
+        dist = self.base(params)
+        # Everything after the batch dimension is one event: log_prob sums over the data.
+        return Independent(dist, reinterpreted_batch_ndims=params.dim() - 2)
+
+    def check_data_range(self, low: float, high: float, where: str = "the data") -> None:
+        """Fail early, naming the likelihood, when it cannot model values in [low, high]."""
+        if self.support is None:
+            return
+        lo, hi = self.support
+        if low < lo or high > hi or not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(
+                f"likelihood={self.name} models data in [{lo:g}, {hi:g}], but {where} spans "
+                f"[{low:g}, {high:g}]. Scale the data into [{lo:g}, {hi:g}] (for arrays: data.scale) "
+                f"or choose likelihood=gaussian, gaussian_learned or laplace."
+            )
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def extra_repr(self) -> str:
+        return f"params_per_dim={self.params_per_dim}, support={self.support}"
+
+
+def params_per_dim(target: str) -> int:
+    """OmegaConf resolver: the decoder width a likelihood class needs, from its `_target_`."""
+    from hydra.utils import get_class
+
+    return get_class(target).params_per_dim

@@ -1,0 +1,68 @@
+"""A Weights & Biases logger that never prompts, hangs or fails for want of an account or network.
+
+mode=null picks "online" only when credentials exist and the W&B host answers within a
+few seconds, else "offline": the run is recorded on disk in <run dir>/wandb/ and can be
+uploaded later with `wandb sync`. WANDB_MODE in the environment wins over both.
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+import socket
+import threading
+from urllib.parse import urlparse
+
+log = logging.getLogger(__name__)
+
+MODES = ("online", "offline", "disabled")
+
+
+def has_credentials(host: str) -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """True if a TCP connection opens within `timeout` (DNS included, hence the thread)."""
+    ok = threading.Event()
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            ok.set()
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return ok.is_set()
+
+
+def choose_mode(mode: str | None) -> str:
+    mode = os.environ.get("WANDB_MODE") or mode
+    if mode is not None:
+        if mode not in MODES:
+            raise ValueError(f"logger.wandb.mode must be one of {', '.join(MODES)} or null, got {mode!r}")
+        return mode
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    if not has_credentials(host):
+        log.info("W&B: no credentials found, logging offline (upload later with `wandb sync`)")
+        return "offline"
+    if not reachable(host):
+        log.info("W&B: %s is not reachable, logging offline (upload later with `wandb sync`)", host)
+        return "offline"
+    return "online"
+
+
+def wandb_logger(save_dir: str, mode: str | None = None, **kwargs):
+    from lightning.pytorch.loggers import WandbLogger
+
+    os.makedirs(save_dir, exist_ok=True)
+    return WandbLogger(save_dir=save_dir, mode=choose_mode(mode), **kwargs)

@@ -1,0 +1,56 @@
+"""Fully connected encoder and decoder for images (flattened) or plain vectors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from vaelab.model.common import check_sizes, gaussian_head
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for d_in, d_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(d_in, d_out), nn.SiLU()]
+    return nn.Sequential(*layers)
+
+
+class MLPEncoder(nn.Module):
+    """x (B, *data_shape) -> (mu, logvar), each (B, latent_dim)."""
+
+    def __init__(self, data_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (512, 256)):
+        super().__init__()
+        check_sizes(latent_dim=latent_dim, hidden=hidden)
+        self.body = _mlp([math.prod(data_shape), *hidden])
+        self.head = gaussian_head(hidden[-1] if hidden else math.prod(data_shape), latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.head(self.body(x.flatten(1))).chunk(2, dim=-1)
+        return mu, logvar
+
+
+class MLPDecoder(nn.Module):
+    """z (B, latent_dim) -> likelihood parameters (B, params_per_dim, *data_shape).
+
+    `hidden` is given in the encoder's order and mirrored here.
+    """
+
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        latent_dim: int,
+        hidden: Sequence[int] = (512, 256),
+        params_per_dim: int = 1,
+    ):
+        super().__init__()
+        check_sizes(latent_dim=latent_dim, hidden=hidden)
+        self.out_shape = (params_per_dim, *data_shape)
+        sizes = [latent_dim, *reversed(list(hidden))]
+        self.body = _mlp(sizes)
+        self.out = nn.Linear(sizes[-1], math.prod(self.out_shape))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(z)).view(-1, *self.out_shape)

@@ -1,0 +1,206 @@
+"""The VAE system: encoder, reparameterised posterior, decoder likelihood, objective, metrics.
+
+Notation (Kingma & Welling, 2014, "Auto-Encoding Variational Bayes"):
+    q(z|x) = N(mu(x), diag(exp(logvar(x))))           the encoder's posterior
+    p(z)   = N(0, I)                                  the prior
+    p(x|z)                                            the likelihood, from the decoder
+    ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z))    <= log p(x)
+The optimised loss is the beta-VAE objective (Higgins et al., 2017):
+    loss = -E_q[log p(x|z)] + beta * KL,
+summed over data and latent dimensions and averaged over the batch, in nats per example.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torch.distributions import Distribution, Independent, Normal, kl_divergence
+
+from vaelab.likelihood import Likelihood
+from vaelab.metrics import ELBO, NLL
+
+SPLITS = ("train", "val", "test")
+
+# Safe range for the encoder's log-variance: exp(-12) ~ 6e-6 and exp(8) ~ 3e3 are far
+# outside what ordinary training reaches, but keep exp() and the KL finite.
+LOGVAR_RANGE = (-12.0, 8.0)
+
+
+class VAE(L.LightningModule):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        data_shape: Sequence[int],
+        latent_dim: int,
+        beta: float = 1.0,
+        kl_warmup_steps: int = 0,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        num_iw_samples: int = 100,
+        iw_rows_per_chunk: int = 32768,
+    ):
+        super().__init__()
+        if not beta >= 0:
+            raise ValueError(f"model.beta must be >= 0, got {beta}")
+        if int(latent_dim) < 1:
+            raise ValueError(f"model.latent_dim must be >= 1, got {latent_dim}")
+        if int(num_iw_samples) < 1:
+            raise ValueError(f"eval.num_samples must be >= 1, got {num_iw_samples}")
+        self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
+        self.data_shape = tuple(int(s) for s in data_shape)
+        self.latent_dim = int(latent_dim)
+        self.beta = float(beta)
+        self.kl_warmup_steps = int(kl_warmup_steps)
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.num_iw_samples = int(num_iw_samples)
+        self.iw_rows_per_chunk = int(iw_rows_per_chunk)
+        self.is_image = len(self.data_shape) == 3
+        # The prior's parameters are buffers so that they follow the module's device.
+        self.register_buffer("prior_loc", torch.zeros(self.latent_dim), persistent=False)
+        self.register_buffer("prior_scale", torch.ones(self.latent_dim), persistent=False)
+        self.metrics = nn.ModuleDict({s: ELBO(beta=self.beta) for s in ("val", "test")})
+        self.test_nll = NLL(num_dims=math.prod(self.data_shape) if self.is_image else None)
+        #: What built this model (resolved config, versions); stored in every checkpoint.
+        self.run_info: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- inference
+
+    def forward(self, x: torch.Tensor) -> Distribution:
+        """Inference only: the posterior q(z|x) for a batch x of shape (B, *data_shape)."""
+        return self.encode(x)
+
+    @property
+    def prior(self) -> Distribution:
+        return Independent(Normal(self.prior_loc, self.prior_scale), 1)
+
+    def encode(self, x: torch.Tensor) -> Distribution:
+        """q(z|x): a diagonal Gaussian with batch shape (B,) and event shape (latent_dim,)."""
+        mu, logvar = self.encoder(x)
+        logvar = logvar.clamp(*LOGVAR_RANGE)
+        # Normal.rsample is the reparameterisation z = mu + exp(logvar / 2) * eps, eps ~ N(0, I).
+        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+
+    def decode(self, z: torch.Tensor) -> Distribution:
+        """p(x|z) for z of shape (N, latent_dim): batch shape (N,), event shape data_shape."""
+        return self.likelihood(self.decoder(z))
+
+    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-example (recon, kl), each (B,): recon = -log p(x|z) at one z ~ q(z|x), KL in closed form."""
+        q = self.encode(x)
+        z = q.rsample()  # (B, latent_dim), differentiable in mu and logvar
+        recon = -self.decode(z).log_prob(x)
+        kl = kl_divergence(q, self.prior)
+        return recon, kl
+
+    @torch.no_grad()
+    def log_marginal(self, x: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
+        """Importance-weighted estimate of log p(x), shape (B,) (Burda et al., 2016, eq. 8):
+            log p(x) ~ log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x).
+        The K samples are taken in chunks of about `iw_rows_per_chunk` decoded rows and
+        combined with log-sum-exp, so memory stays bounded for any K.
+        """
+        k_total = int(num_samples or self.num_iw_samples)
+        q = self.encode(x)
+        b = x.shape[0]
+        chunk = max(1, self.iw_rows_per_chunk // b)
+        partial = []
+        for start in range(0, k_total, chunk):
+            k = min(chunk, k_total - start)
+            z = q.sample((k,))  # (k, B, L)
+            x_rep = x.expand(k, *x.shape).reshape(k * b, *x.shape[1:])
+            log_px_z = self.decode(z.reshape(k * b, -1)).log_prob(x_rep).view(k, b)
+            log_w = log_px_z + self.prior.log_prob(z) - q.log_prob(z)  # (k, B)
+            partial.append(torch.logsumexp(log_w, dim=0))
+        return torch.logsumexp(torch.stack(partial), dim=0) - math.log(k_total)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """n draws z ~ p(z), decoded to the likelihood's mean: (n, *data_shape)."""
+        z = self.prior.sample((n,))
+        return self.decode(z).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean of p(x|z) at the posterior mean z = mu(x): (B, *data_shape)."""
+        return self.decode(self.encode(x).mean).mean
+
+    @torch.no_grad()
+    def interpolate(self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8) -> torch.Tensor:
+        """Decode straight lines between posterior means: (B, steps, *data_shape)."""
+        z_a, z_b = self.encode(x_a).mean, self.encode(x_b).mean  # (B, L)
+        t = torch.linspace(0, 1, steps, device=z_a.device).view(1, steps, 1)
+        z = (1 - t) * z_a[:, None] + t * z_b[:, None]  # (B, steps, L)
+        out = self.decode(z.reshape(-1, self.latent_dim)).mean
+        return out.view(x_a.shape[0], steps, *self.data_shape)
+
+    # ----------------------------------------------------------------- training
+
+    def current_beta(self) -> float:
+        """beta, linearly warmed up from 0 over `kl_warmup_steps` (Bowman et al., 2016)."""
+        if self.kl_warmup_steps <= 0 or not self.training:
+            return self.beta
+        return self.beta * min(1.0, self.global_step / self.kl_warmup_steps)
+
+    def _shared_step(self, batch: Sequence[torch.Tensor], split: str) -> torch.Tensor:
+        x = batch[0]
+        recon, kl = self.elbo_terms(x)
+        loss = (recon + self.current_beta() * kl).mean()  # the only reduction over the batch
+        if split == "train":
+            # Per-step batch values; val/test are exact split means from torchmetrics below.
+            self.log_dict(
+                {
+                    "train/loss": loss.detach(),
+                    "train/elbo": -(recon + kl).detach().mean(),
+                    "train/recon": recon.detach().mean(),
+                    "train/kl": kl.detach().mean(),
+                },
+                on_step=True,
+                on_epoch=False,
+                prog_bar=False,
+                batch_size=x.shape[0],
+            )
+        else:
+            self.metrics[split].update(recon, kl)
+            if split == "test":
+                self.test_nll.update(self.log_marginal(x))
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._shared_step(batch, "test")
+
+    def _log_split(self, split: str, *metrics) -> None:
+        values = {}
+        for metric in metrics:
+            values.update({f"{split}/{k}": v for k, v in metric.compute().items()})
+            metric.reset()
+        self.log_dict(values, prog_bar=split == "val")
+
+    def on_validation_epoch_end(self):
+        self._log_split("val", self.metrics["val"])
+
+    def on_test_epoch_end(self):
+        self._log_split("test", self.metrics["test"], self.test_nll)
+
+    def configure_optimizers(self):
+        if self.optimizer_factory is None:
+            raise ValueError("model.optimizer is not set: give a partial optimizer config (see conf/model)")
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["vaelab"] = self.run_info

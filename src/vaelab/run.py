@@ -1,0 +1,94 @@
+"""The training run that `train.py` launches: instantiate, fit, test the best checkpoint, record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import vaelab
+
+log = logging.getLogger(__name__)
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree vaelab runs from, if it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def run_info(cfg: DictConfig) -> dict[str, Any]:
+    """What a checkpoint and the run directory keep about how the run was made."""
+    return {
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "vaelab_version": vaelab.__version__,
+        "git_commit": git_commit(),
+    }
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a dict-of-configs group (callbacks, logger); null entries are off."""
+    if not group:
+        return []
+    return [instantiate(c) for c in group.values() if c is not None and "_target_" in c]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, then test the best checkpoint; returns the final metrics (also in metrics.json)."""
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    info = run_info(cfg)
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(info["config"]))
+
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    model.run_info = info
+    # Load the data now, so that a likelihood that cannot model it fails before training starts.
+    datamodule.setup("fit")
+    model.likelihood.check_data_range(*datamodule.data_range, where=f"the training data (data={cfg.data._target_})")
+
+    loggers = instantiate_all(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(info)
+
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        if cfg.get("test"):
+            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            if not best:
+                log.warning("no best checkpoint was saved: testing the weights as they are")
+            for results in trainer.test(model, datamodule=datamodule, ckpt_path=best or None):
+                metrics.update(results)
+            metrics["best_checkpoint"] = best or None
+        if trainer.is_global_zero:
+            (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+            log.info("metrics: %s", json.dumps(metrics, indent=2, sort_keys=True))
+        finish_loggers(loggers, metrics, exit_code=0)
+    except BaseException:
+        finish_loggers(loggers, {}, exit_code=1)
+        raise
+    return metrics
+
+
+def finish_loggers(loggers: list[Any], metrics: dict[str, Any], exit_code: int) -> None:
+    """Close W&B runs (a sweep's next job must start a new one) with the final metrics in the summary."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, float)})
+            logger.experiment.finish(exit_code=exit_code)

@@ -1,0 +1,19 @@
+"""Train a VAE: `python train.py [overrides]`, e.g. `python train.py model.beta=4 likelihood=continuous_bernoulli`.
+
+Composes conf/train.yaml, runs vaelab.run.train, and returns the metric a sweep optimises.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from vaelab.run import train
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    return metrics.get(cfg.get("optimized_metric"))
+
+
+if __name__ == "__main__":
+    main()
