@@ -21,64 +21,76 @@ from vaelab.data.base import InMemoryDataModule, Split
 
 NUMERIC = "biuf"  # numpy dtype kinds we train on: bool, signed/unsigned int, float
 # What a truncated or corrupt .npy/.npz makes numpy and zipfile raise.
-READ_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
+READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
 
 
 def _key(key: str | None) -> str | None:
     return None if key in (None, "", "None", "null") else str(key)  # OmegaConf gives None; a CLI may give "null"
 
 
-def _header(fp, where: str) -> tuple[tuple[int, ...], np.dtype]:
+def _corrupt(path: Path, err: Exception) -> ValueError:
+    return ValueError(f"data.path={path}: not a valid .npy/.npz file, truncated or corrupt ({type(err).__name__}: {err})")
+
+
+def _header(fp) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from an open .npy stream, without reading the data."""
     version = npy_format.read_magic(fp)
-    if version == (1, 0):
-        shape, _, dtype = npy_format.read_array_header_1_0(fp)
-    elif version == (2, 0):
-        shape, _, dtype = npy_format.read_array_header_2_0(fp)
-    else:
-        raise ValueError(f"{where}: unsupported .npy format version {version}")
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"unsupported .npy format version {version}")
+    read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+    shape, _, dtype = read(fp)
     return shape, dtype
 
 
-def inspect(path: str | Path, key: str | None = None, labels_key: str | None = None):
+def describe(path: str | Path, key: str | None = None, labels_key: str | None = None):
     """(key, labels_key, shape, dtype) of the array `path` names, checked; key is None for .npy."""
     path, key, labels_key = Path(path).expanduser(), _key(key), _key(labels_key)
     if not path.is_file():
         raise FileNotFoundError(f"data.path={path}: no such file (absolute: {path.absolute()})")
     with path.open("rb") as f:
         magic = f.read(6)
-    try:
-        if magic == b"\x93NUMPY":
-            if key is not None or labels_key is not None:
-                raise ValueError(f"data.path={path}: data.key and data.labels_key apply only to .npz files; set them to null")
+    if magic == b"\x93NUMPY":
+        if key is not None or labels_key is not None:
+            raise ValueError(f"data.path={path}: data.key and data.labels_key apply only to .npz files; set them to null")
+        try:
             with path.open("rb") as f:
-                shape, dtype = _header(f, f"data.path={path}")
-        elif magic[:4] == b"PK\x03\x04":
+                shape, dtype = _header(f)
+        except READ_ERRORS as err:
+            raise _corrupt(path, err) from err
+    elif magic[:2] == b"PK":  # a zip archive, as np.savez writes
+        try:
             with zipfile.ZipFile(path) as z:
                 keys = [n[: -len(".npy")] for n in z.namelist() if n.endswith(".npy")]
-                listed = ", ".join(keys) or "none"
-                if key is None:
-                    key = "x" if "x" in keys else keys[0] if len(keys) == 1 else None
-                    if key is None:
-                        raise KeyError(f"data.path={path}: no array 'x' and not exactly one array; set data.key to one of: {listed}")
-                for name, k in (("data.key", key), ("data.labels_key", labels_key)):
-                    if k is not None and k not in keys:
-                        raise KeyError(f"data.path={path}: {name}={k} is not in the file; its arrays are: {listed}")
-                if labels_key is None and "y" in keys and key != "y":
-                    labels_key = "y"
-                with z.open(key + ".npy") as f:
-                    shape, dtype = _header(f, f"data.path={path} (array {key})")
-        else:
-            raise ValueError(f"data.path={path}: not a .npy or .npz file (starts with {magic!r})")
-    except KeyError as err:
-        raise KeyError(err.args[0]) from None
-    except READ_ERRORS as err:
-        if str(err).startswith("data.path="):
-            raise
-        raise ValueError(f"data.path={path}: not a valid .npy/.npz file, truncated or corrupt ({type(err).__name__}: {err})") from err
+        except READ_ERRORS as err:
+            raise _corrupt(path, err) from err
+        listed = ", ".join(keys) or "none"
+        if key is None:
+            key = "x" if "x" in keys else keys[0] if len(keys) == 1 else None
+            if key is None:
+                raise ValueError(f"data.path={path}: no array named 'x' and not exactly one array; set data.key to one of: {listed}")
+        for name, k in (("data.key", key), ("data.labels_key", labels_key)):
+            if k is not None and k not in keys:
+                raise ValueError(f"data.path={path}: {name}={k} is not in the file; its arrays are: {listed}")
+        if labels_key is None and "y" in keys and key != "y":
+            labels_key = "y"
+        try:
+            with zipfile.ZipFile(path) as z, z.open(key + ".npy") as f:
+                shape, dtype = _header(f)
+                if labels_key is not None:
+                    with z.open(labels_key + ".npy") as g:
+                        labels_shape, labels_dtype = _header(g)
+        except READ_ERRORS as err:
+            raise _corrupt(path, err) from err
+        if labels_key is not None and (labels_shape != shape[:1] or labels_dtype.kind not in "iu"):
+            raise ValueError(
+                f"data.path={path}: labels {labels_key!r} have shape {list(labels_shape)} and dtype {labels_dtype}; "
+                f"need one integer per example, shape {list(shape[:1])} (or set data.labels_key to another array)"
+            )
+    else:
+        raise ValueError(f"data.path={path}: not a .npy or .npz file (it starts with {magic!r})")
     if dtype.hasobject or dtype.kind not in NUMERIC:
         raise ValueError(
-            f"data.path={path}: array has dtype {dtype}; need numbers (bool, int or float). "
+            f"data.path={path}: array {key or ''} has dtype {dtype}; need numbers (bool, int or float). "
             "Object arrays are refused: loading them would unpickle (allow_pickle=False)"
         )
     if len(shape) not in (2, 3, 4):
@@ -88,7 +100,7 @@ def inspect(path: str | Path, key: str | None = None, labels_key: str | None = N
 
 def array_shape(path: str, key: str | None = None) -> list[int]:
     """The shape of one example, as the data module will give it, read from the header alone."""
-    shape = inspect(path, key)[2]
+    shape = describe(path, key)[2]
     return [1, *shape[1:]] if len(shape) == 3 else list(shape[1:])
 
 
@@ -103,29 +115,26 @@ class ArrayData(InMemoryDataModule):
 
     def load(self) -> dict[str, Split]:
         path = self.path
-        key, labels_key, shape, _ = inspect(path, self.key, self.labels_key)
+        key, labels_key, shape, _ = describe(path, self.key, self.labels_key)
         if shape[0] < 1:
             raise ValueError(f"data.path={path}: array has shape {list(shape)}: no examples")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                x = data[key] if key is not None else data
-                y = data[labels_key] if labels_key is not None else None
+            if key is None:
+                x, y = np.load(path, allow_pickle=False), None
+            else:
+                with np.load(path, allow_pickle=False) as data:
+                    x = data[key]
+                    y = data[labels_key] if labels_key is not None else None
         except READ_ERRORS as err:
-            raise ValueError(f"data.path={path}: not a valid .npy/.npz file, truncated or corrupt ({type(err).__name__}: {err})") from err
-        x = torch.from_numpy(np.asarray(x, dtype=np.float32) / np.float32(self.scale))
+            raise _corrupt(path, err) from err
+        x = np.asarray(x, dtype=np.float32)  # also makes big-endian data native, as torch needs
+        if self.scale != 1:
+            x /= np.float32(self.scale)  # in place: x is ours, and may be large
+        x = torch.from_numpy(x)
         if not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x)).sum())
             raise ValueError(f"data.path={path}: {bad} values are NaN or infinite (after dividing by data.scale={self.scale:g})")
         if x.ndim == 3:
             x = x.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
-        return {"all": (x, self._labels(y, len(x), labels_key))}
-
-    def _labels(self, y: np.ndarray | None, n: int, labels_key: str | None) -> torch.Tensor:
-        if y is None:
-            return torch.full((n,), -1, dtype=torch.int64)
-        if y.shape != (n,) or y.dtype.kind not in "iu":
-            raise ValueError(
-                f"data.path={self.path}: labels {labels_key!r} have shape {list(y.shape)} and dtype {y.dtype}; "
-                f"need {n} integers, shape [{n}] (or set data.labels_key to another array)"
-            )
-        return torch.from_numpy(y.astype(np.int64))
+        y = torch.from_numpy(y.astype(np.int64)) if y is not None else torch.full((len(x),), -1, dtype=torch.int64)
+        return {"all": (x, y)}

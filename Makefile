@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make train` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup data train test test-fast bench clean
+
+# The virtualenv with the package (editable) and the test tools.
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "vaelab needs Python 3.10+"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+
+# Fashion-MNIST on disk: found, else downloaded, else Debian's dataset-fashion-mnist package.
+data: $(STAMP)
+	@$(PY) -m vaelab.data.prepare data=fashion_mnist \
+	|| { command -v apt-get >/dev/null \
+	     && echo "download not possible: installing Debian's dataset-fashion-mnist" \
+	     && $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist \
+	     && $(PY) -m vaelab.data.prepare data=fashion_mnist; }
+
+train: data
+	$(PY) train.py $(ARGS)
+
+test: data
+	$(PY) -m pytest $(ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+clean:
+	rm -rf $(VENV) logs .pytest_cache
