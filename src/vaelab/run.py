@@ -61,8 +61,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     loggers = instantiate_all(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False)
+    # The run config in the dashboard is the resolved Hydra config, plus where the code came from.
+    hparams = {**info["config"], "vaelab_version": info["vaelab_version"], "git_commit": info["git_commit"]}
     for logger in loggers:
-        logger.log_hyperparams(info)
+        logger.log_hyperparams(hparams)
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

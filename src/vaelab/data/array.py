@@ -90,7 +90,7 @@ def describe(path: str | Path, key: str | None = None, labels_key: str | None = 
         raise ValueError(f"data.path={path}: not a .npy or .npz file (it starts with {magic!r})")
     if dtype.hasobject or dtype.kind not in NUMERIC:
         raise ValueError(
-            f"data.path={path}: array {key or ''} has dtype {dtype}; need numbers (bool, int or float). "
+            f"data.path={path}: {f'array {key!r}' if key else 'the array'} has dtype {dtype}; need numbers (bool, int or float). "
             "Object arrays are refused: loading them would unpickle (allow_pickle=False)"
         )
     if len(shape) not in (2, 3, 4):

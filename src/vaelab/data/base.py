@@ -27,12 +27,14 @@ def bernoulli_transform(x: torch.Tensor, generator: torch.Generator) -> torch.Te
     return torch.bernoulli(x, generator=generator)
 
 
-def split_off(split: Split, size: int | float, generator: torch.Generator) -> tuple[Split, Split]:
+def split_off(split: Split, size: int | float, generator: torch.Generator, setting: str) -> tuple[Split, Split]:
     """A random `size` (count, or fraction if < 1) of `split`, and the rest."""
     n = len(split[0])
     k = int(round(size * n)) if isinstance(size, float) and size < 1 else int(size)
     if not 0 < k < n:
-        raise ValueError(f"cannot split {k} examples off a set of {n}: choose a size between 1 and {n - 1}")
+        raise ValueError(
+            f"{setting}={size} takes {k} of {n} examples: give a count from 1 to {n - 1} or a fraction in (0, 1)"
+        )
     perm = torch.randperm(n, generator=generator)
     part, rest = perm[:k], perm[k:]
     return (split[0][part], split[1][part]), (split[0][rest], split[1][rest])
@@ -76,10 +78,10 @@ class InMemoryDataModule(L.LightningDataModule):
         loaded = self.load()
         g = torch.Generator().manual_seed(self.seed)
         if "all" in loaded:
-            test, rest = split_off(loaded["all"], self.test_size, g)
+            test, rest = split_off(loaded["all"], self.test_size, g, "data.test_size")
         else:
             test, rest = loaded["test"], loaded["train"]
-        val, train = split_off(rest, self.val_size, g)
+        val, train = split_off(rest, self.val_size, g, "data.val_size")
         self.splits = {"train": train, "val": val, "test": test}
         self._check_shape()
         if self.binarize != "none":
@@ -94,14 +96,17 @@ class InMemoryDataModule(L.LightningDataModule):
         self.shape = found
 
     def _binarize_fixed(self) -> None:
-        lo, hi = self.data_range
+        lo = min(float(x.min()) for x, _ in self.splits.values())
+        hi = max(float(x.max()) for x, _ in self.splits.values())
         if lo < 0 or hi > 1:
             raise ValueError(f"data.binarize={self.binarize} needs data in [0, 1], but data={self.name} spans [{lo:g}, {hi:g}]")
-        splits = ("val", "test") if self.binarize == "dynamic" else ("train", "val", "test")
-        g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED if self.binarize == "dynamic" else self.seed)
-        for s in splits:
+        # Static: the training images are binarised once, from the run's seed; dynamic: per batch.
+        seeds = {"val": EVAL_BINARIZE_SEED, "test": EVAL_BINARIZE_SEED + 1}
+        if self.binarize == "static":
+            seeds["train"] = self.seed
+        for s, seed in seeds.items():
             x, y = self.splits[s]
-            self.splits[s] = (torch.bernoulli(x, generator=g), y)
+            self.splits[s] = (torch.bernoulli(x, generator=torch.Generator().manual_seed(seed)), y)
 
     @property
     def data_range(self) -> tuple[float, float]:

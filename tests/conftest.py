@@ -1,0 +1,82 @@
+"""Shared fixtures: compose the real config with CPU, tiny, temporary-directory overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+# The real MNIST 10k test split that the workplace keeps beside the repository.
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+# Tests never reach the network: W&B records offline, downloads are off.
+os.environ["WANDB_MODE"] = "offline"
+os.environ.setdefault("WANDB_SILENT", "true")
+
+# Overrides that make any run small: one CPU process, a few batches, no network, a temp dir.
+TINY = [
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.enable_model_summary=false",
+    "logger=none",
+    "++callbacks.rich_progress_bar=null",
+    "eval.num_samples=4",
+    "model.latent_dim=4",
+]
+
+
+def compose_config(tmp_path: Path, *overrides: str) -> DictConfig:
+    base = [
+        f"paths.root_dir={ROOT}",
+        f"paths.output_dir={tmp_path / 'run'}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"paths.data_dir={tmp_path / 'data'}",
+    ]
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("train", overrides=[*base, *overrides])
+
+
+@pytest.fixture
+def cfg_factory(tmp_path):
+    """cfg_factory(*overrides) -> a tiny composed config writing into tmp_path."""
+
+    def factory(*overrides: str) -> DictConfig:
+        extra = [] if any(o.startswith("data=") for o in overrides) else ["data=digits"]
+        return compose_config(tmp_path, *TINY, *extra, *overrides)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_dir() -> Path:
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        pytest.fail(f"Fashion-MNIST is not installed in {FASHION_MNIST}: run `make data` (apt-get install -y dataset-fashion-mnist)")
+    return FASHION_MNIST
+
+
+@pytest.fixture(scope="session")
+def mnist_test_split() -> Path:
+    if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"the real MNIST test split is not beside the repository ({SHARED_MNIST})")
+    return SHARED_MNIST
+
+
+@pytest.fixture
+def mnist_dir(tmp_path, mnist_test_split) -> Path:
+    """A data_dir holding the real MNIST test split under both the train and test names."""
+    d = tmp_path / "mnist"
+    d.mkdir()
+    for kind in ("images-idx3", "labels-idx1"):
+        src = mnist_test_split / f"t10k-{kind}-ubyte.gz"
+        (d / f"t10k-{kind}-ubyte.gz").symlink_to(src)
+        (d / f"train-{kind}-ubyte.gz").symlink_to(src)
+    return d

@@ -1,0 +1,121 @@
+"""IDX reading and the Fashion-MNIST / MNIST / digits data modules, on the real files."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from vaelab.data import MNIST, Digits, FashionMNIST
+from vaelab.data.idx import read_idx
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_read_idx_round_trip_and_header_checks(tmp_path):
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    write_idx(tmp_path / "a.gz", array)
+    np.testing.assert_array_equal(read_idx(tmp_path / "a.gz"), array)
+
+    raw = gzip.decompress((tmp_path / "a.gz").read_bytes())
+    (tmp_path / "short").write_bytes(raw[:-5])
+    with pytest.raises(ValueError, match=r"short.*truncated"):
+        read_idx(tmp_path / "short")
+    (tmp_path / "bad.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match=r"bad\.gz"):
+        read_idx(tmp_path / "bad.gz")
+    (tmp_path / "magic").write_bytes(b"\x01\x02\x08\x01" + raw[4:])
+    with pytest.raises(ValueError, match="magic"):
+        read_idx(tmp_path / "magic")
+
+
+def test_real_mnist_test_split(mnist_test_split):
+    images = read_idx(mnist_test_split / "t10k-images-idx3-ubyte.gz")
+    labels = read_idx(mnist_test_split / "t10k-labels-idx1-ubyte.gz")
+    assert images.shape == (10000, 28, 28) and labels.shape == (10000,)
+    assert set(np.unique(labels)) == set(range(10))
+    # Digits are bright strokes on a black background: the border is empty.
+    assert images[:, 0, :].max() == 0 and images.mean() > 20
+
+
+def test_fashion_mnist_splits_are_real_and_deterministic(fashion_mnist_dir, tmp_path):
+    def make(seed):
+        dm = FashionMNIST(data_dir=tmp_path, search_dirs=[fashion_mnist_dir], download=False, seed=seed, binarize="none")
+        dm.setup()
+        return dm
+
+    dm = make(0)
+    sizes = {k: len(v[0]) for k, v in dm.splits.items()}
+    assert sizes == {"train": 55000, "val": 5000, "test": 10000}
+    assert dm.shape == (1, 28, 28) and dm.data_range == (0.0, 1.0)
+    assert torch.bincount(dm.splits["test"][1]).tolist() == [1000] * 10  # the real test split is balanced
+    again, other = make(0), make(1)
+    assert torch.equal(dm.splits["val"][0], again.splits["val"][0])
+    assert not torch.equal(dm.splits["val"][1], other.splits["val"][1])
+
+
+def test_dynamic_binarisation(fashion_mnist_dir, tmp_path):
+    dm = FashionMNIST(data_dir=tmp_path, search_dirs=[fashion_mnist_dir], download=False, binarize="dynamic", batch_size=256)
+    dm.setup()
+    # Evaluation splits are binarised once, with a fixed seed, whatever the run's seed.
+    test_x = dm.splits["test"][0]
+    assert set(test_x.unique().tolist()) == {0.0, 1.0}
+    other = FashionMNIST(data_dir=tmp_path, search_dirs=[fashion_mnist_dir], download=False, binarize="dynamic", seed=7)
+    other.setup()
+    assert torch.equal(test_x, other.splits["test"][0])
+    # Training batches are fresh draws each epoch, reproducible for the same epoch.
+    loader = dm.train_dataloader()
+
+    def first_batch(epoch):
+        loader.sampler.set_epoch(epoch)
+        return next(iter(loader))
+
+    (x0, y0), (x0b, y0b), (x1, _) = first_batch(0), first_batch(0), first_batch(1)
+    assert set(x0.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(x0, x0b) and torch.equal(y0, y0b) and not torch.equal(x0, x1)
+    # A fresh draw has the grey level as its mean: Bernoulli(p) averages to p.
+    grey = dm.splits["train"][0][:20000]
+    draws = torch.bernoulli(grey.expand(8, *grey.shape), generator=torch.Generator().manual_seed(0)).mean(0)
+    assert (draws - grey).mean().abs() < 1e-3
+
+
+def test_static_binarisation_is_fixed(tmp_path):
+    dm = Digits(binarize="static", seed=3)
+    dm.setup()
+    assert set(dm.splits["train"][0].unique().tolist()) == {0.0, 1.0}
+    assert dm.train_dataloader().transform is None
+
+
+def test_missing_files_error_names_places_and_remedies(tmp_path):
+    dm = MNIST(data_dir=tmp_path / "nowhere", search_dirs=[tmp_path / "also_not"], download=False)
+    with pytest.raises(FileNotFoundError) as err:
+        dm.setup()
+    message = str(err.value)
+    assert "nowhere" in message and "also_not" in message and "data.data_dir" in message
+    fm = FashionMNIST(data_dir=tmp_path / "nowhere", search_dirs=[tmp_path / "x"], download=False)
+    with pytest.raises(FileNotFoundError, match="apt-get install -y dataset-fashion-mnist"):
+        fm.setup()
+
+
+def test_mnist_module_on_the_real_test_split(mnist_dir):
+    dm = MNIST(data_dir=mnist_dir, download=False, binarize="none", val_size=1000)
+    dm.setup()
+    assert [len(dm.splits[s][0]) for s in ("train", "val", "test")] == [9000, 1000, 10000]
+    x, y = next(iter(dm.val_dataloader()))
+    assert x.shape == (1000, 1, 28, 28) and y.dtype == torch.long
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="data.binarize.*none, static, dynamic.*'sometimes'"):
+        Digits(binarize="sometimes")
+    with pytest.raises(ValueError, match="data.batch_size must be >= 1, got 0"):
+        Digits(batch_size=0)
+    with pytest.raises(ValueError, match="data.shape is \\[1, 28, 28\\]"):
+        Digits(shape=[1, 28, 28]).setup()

@@ -1,0 +1,83 @@
+"""Every config in conf/ composes and instantiates."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.utils import instantiate
+
+from tests.conftest import CONF
+
+import lightning as L
+import torch
+
+from vaelab.model import VAE
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+ARCHITECTURES = [m for m in options("model") if m != "vae"]
+
+
+@pytest.mark.parametrize("likelihood", options("likelihood"))
+@pytest.mark.parametrize("model", ARCHITECTURES)
+def test_every_model_and_likelihood_instantiates_and_runs(cfg_factory, model, likelihood):
+    cfg = cfg_factory(f"model={model}", f"likelihood={likelihood}", "data=fashion_mnist")
+    vae = instantiate(cfg.model)
+    assert isinstance(vae, VAE) and vae.latent_dim == 4
+    x = torch.rand(3, 1, 28, 28)
+    recon, kl = vae.elbo_terms(x)
+    assert recon.shape == kl.shape == (3,) and torch.isfinite(recon).all()
+    assert type(vae.likelihood).__name__ == cfg.likelihood._target_.rsplit(".", 1)[1]
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_every_trainer_instantiates(cfg_factory, trainer):
+    cfg = cfg_factory(f"trainer={trainer}")
+    if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
+        with pytest.raises(Exception, match="(?i)gpu|cuda"):
+            instantiate(cfg.trainer)
+        return
+    assert isinstance(instantiate(cfg.trainer), L.Trainer)
+
+
+@pytest.mark.parametrize("logger", options("logger"))
+def test_every_logger_instantiates(cfg_factory, logger):
+    cfg = cfg_factory(f"logger={logger}")
+    loggers = [instantiate(c) for c in (cfg.logger or {}).values()]
+    assert len(loggers) == (0 if logger == "none" else 1)
+    for lg in loggers:
+        assert isinstance(lg, L.pytorch.loggers.Logger)
+    if logger == "none":
+        assert cfg.callbacks.lr_monitor is None  # it would fail without a logger
+
+
+@pytest.mark.parametrize("callbacks", options("callbacks"))
+def test_every_callback_set_instantiates(cfg_factory, callbacks):
+    cfg = cfg_factory(f"callbacks={callbacks}")
+    made = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    assert all(isinstance(c, L.Callback) for c in made)
+    assert len(made) == len([c for c in cfg.callbacks.values() if c is not None])
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_composes(cfg_factory, experiment):
+    cfg = cfg_factory(f"experiment={experiment}")
+    assert isinstance(instantiate(cfg.model), VAE)
+
+
+def test_required_knobs_exist(cfg_factory):
+    cfg = cfg_factory("model.beta=4", "model.latent_dim=7", "seed=3", "trainer.max_epochs=2")
+    vae = instantiate(cfg.model)
+    assert (vae.beta, vae.latent_dim) == (4.0, 7)
+    assert cfg.trainer.max_epochs == 2 and cfg.data.seed == 3
+    assert vae.decoder.out_shape == (1, 1, 8, 8)
+    learned = instantiate(cfg_factory("likelihood=gaussian_learned").model)
+    assert learned.decoder.out_shape == (2, 1, 8, 8)  # the decoder width follows the likelihood
+
+
+@pytest.mark.parametrize("debug", options("debug"))
+def test_every_debug_preset_composes(cfg_factory, debug):
+    cfg = cfg_factory(f"debug={debug}")
+    assert isinstance(instantiate(cfg.trainer), L.Trainer)
