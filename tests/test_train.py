@@ -130,3 +130,15 @@ def test_cli_run_leaves_a_complete_run_directory(tmp_path):
     flat = json.dumps(summary)
     for key in ("test/nll", "test/elbo", "val/loss"):
         assert key in flat
+
+
+@pytest.mark.parametrize("logger", ["csv", "tensorboard", "wandb"])
+def test_short_run_per_logger(cfg_factory, logger):
+    cfg = cfg_factory(f"logger={logger}")
+    check_run(cfg, train(cfg))
+    out = cfg.paths.output_dir
+    expected = {"csv": "csv/metrics.csv", "tensorboard": "tensorboard", "wandb": "wandb"}[logger]
+    assert os.path.exists(os.path.join(out, expected))
+    if logger == "csv":
+        header = open(os.path.join(out, expected)).readline()
+        assert "val/loss" in header and "test/nll" in header
