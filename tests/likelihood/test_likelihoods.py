@@ -118,7 +118,8 @@ def _cb_ref(logits: np.ndarray, x: np.ndarray) -> np.ndarray:
     assert l.shape == x.shape
     x = x.astype(np.float64)
     lam = 1.0 / (1.0 + np.exp(-l))
-    per_dim = x * np.log(lam) + (1.0 - x) * np.log1p(-lam) + _cb_log_norm(lam)
+    # log(lam) and log(1 - lam) = log(sigmoid(-l)) in their stable forms (exact for large |l|).
+    per_dim = x * _log_sigmoid(l) + (1.0 - x) * _log_sigmoid(-l) + _cb_log_norm(lam)
     return _sum_data(per_dim)
 
 
@@ -145,6 +146,17 @@ def test_continuous_bernoulli_log_prob(shape):
     x.reshape(B, -1)[1, 1] = 1.0
     got = _log_prob(ContinuousBernoulli(), logits, x)
     np.testing.assert_allclose(got, _cb_ref(logits, x), rtol=1e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("shape", DATA_SHAPES)
+def test_continuous_bernoulli_log_prob_confident_logits(shape):
+    """Trained decoders emit confident logits (e.g. black MNIST borders); the density must stay exact."""
+    rng = _rng(7)
+    logits = rng.choice([-30.0, -20.0, 20.0, 30.0], size=(B, 1, *shape))
+    x = rng.random((B, *shape))
+    got = _log_prob(ContinuousBernoulli(), logits, x)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, _cb_ref(logits, x), rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("logit", [-6.0, -1.5, 0.0, 0.3, 2.0, 6.0])

@@ -267,8 +267,9 @@ class LinearGaussianProblem:
         return self.vae(self.M, np.log(self.post_var), **kw)
 
     def imperfect(self, **kw) -> tuple[VAE, np.ndarray, np.ndarray]:
-        A = self.M + 0.3 * self.rng.normal(size=self.M.shape)
-        logvar = np.log(self.post_var) + 0.7  # over-dispersed and mis-centred proposal
+        """An encoder off the true posterior: means shrunk towards the prior, variances too wide."""
+        A = 0.6 * self.M
+        logvar = np.log(self.post_var) + 0.7
         return self.vae(A, logvar, **kw), A, logvar
 
     def closed_form_elbo(self, A, logvar) -> np.ndarray:
@@ -323,23 +324,30 @@ def test_importance_weighted_bound_with_imperfect_encoder(lg):
     assert np.mean(lg.exact - elbo_exact) > 1.0
     assert np.all(elbo_exact <= lg.exact + 1e-9)
 
-    iw = {k: _np(vae.log_marginal(lg.x, num_samples=k)) for k in (1, 10, 1000, 5000)}
+    # IW estimates. K = 1 and K = 10 are noisy per x: also average them over `rep` repeats.
+    rep = 20
+    x_rep = lg.x.repeat(rep, 1)
+    iw_rep = {k: _np(vae.log_marginal(x_rep, num_samples=k)).reshape(rep, n) for k in (1, 10)}
+    iw = {k: v[0] for k, v in iw_rep.items()}  # single estimates
+    iw.update({k: _np(vae.log_marginal(lg.x, num_samples=k)) for k in (1000, 5000)})
+    iw_avg = {k: v.mean(0) for k, v in iw_rep.items()}
 
     def below(a, b):
         """mean(a) < mean(b) by more than 3 paired standard errors."""
         d = b - a
         return d.mean() > 3 * d.std(ddof=1) / math.sqrt(len(d))
 
-    assert below(elbo, iw[10])
-    assert below(iw[10], iw[1000])
+    assert below(elbo, iw_avg[10])
+    assert below(iw_avg[10], iw[1000])
+    assert below(elbo, iw[1000])
     # IW with K = 1 is an unbiased single-sample ELBO estimate.
-    d1 = iw[1] - elbo_exact
+    d1 = iw_avg[1] - elbo_exact
     assert abs(d1.mean()) < 4 * d1.std(ddof=1) / math.sqrt(n)
 
     # Never above log p(x) by more than noise, on average (Jensen: E[IW_K] <= log p(x)).
-    for k, est in iw.items():
+    for k, est in [*iw.items(), *((f"avg{k}", v) for k, v in iw_avg.items())]:
         d = est - lg.exact
-        assert d.mean() <= 3 * d.std(ddof=1) / math.sqrt(n), k
+        assert d.mean() <= 4 * d.std(ddof=1) / math.sqrt(n), k
     # Converges: the error at K = 5000 is well under half the error at K = 1.
     err = {k: np.abs(v - lg.exact).mean() for k, v in iw.items()}
     assert err[5000] < 0.5 * err[1]
@@ -505,6 +513,12 @@ def test_conv_rejects_too_many_stages_4x4():
 
 
 @pytest.mark.parametrize("cls", [ConvEncoder, ConvDecoder])
+def test_conv_rejects_zero_stages(cls):
+    with pytest.raises(ValueError, match=r"model.encoder.channels must list at least one stage"):
+        cls([1, 8, 8], 2, [])
+
+
+@pytest.mark.parametrize("cls", [ConvEncoder, ConvDecoder])
 def test_conv_rejects_vector_data(cls):
     with pytest.raises(ValueError, match="model=conv") as info:
         cls([10], 3, [8, 16])
@@ -546,7 +560,6 @@ def test_nll_metric_and_bits_per_dim():
     nll = -np.concatenate([_np(lp) for lp in batches]).mean()
     np.testing.assert_allclose(float(out["nll"]), nll, rtol=1e-6)
     np.testing.assert_allclose(float(out["bpd"]), nll / (dims * math.log(2)), rtol=1e-6)
-    assert set(NLL().compute_on_cpu and {} or {}) == set()  # construction without num_dims works
     plain = NLL()
     plain.update(torch.tensor([-1.0, -3.0]))
     assert set(plain.compute()) == {"nll"}

@@ -8,6 +8,8 @@ from torch import nn
 
 
 def check_sizes(latent_dim: int, hidden: Sequence[int] = (), name: str = "hidden") -> None:
+    if name == "channels" and len(hidden) == 0:
+        raise ValueError("model.encoder.channels must list at least one stage, got []")
     if int(latent_dim) < 1:
         raise ValueError(f"model.latent_dim must be >= 1, got {latent_dim}")
     bad = [h for h in hidden if int(h) < 1]
