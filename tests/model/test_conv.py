@@ -1,0 +1,86 @@
+"""The convolutional encoder and decoder: shapes for any image size, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vaelab.likelihood import GaussianLearned
+from tests.model.test_vae import _conv_vae
+from vaelab.model import ConvDecoder, ConvEncoder
+
+# =========================================================================== conv architecture
+
+
+@pytest.mark.parametrize(
+    "shape, channels",
+    [([1, 28, 28], [8, 16, 32]), ([3, 32, 32], [8, 16, 32]), ([3, 64, 64], [8, 16, 32]), ([1, 7, 9], [8, 16])],
+)
+@pytest.mark.parametrize("ppd", [1, 2])
+def test_conv_shapes(shape, channels, ppd):
+    torch.manual_seed(0)
+    lat, b = 5, 2
+    enc = ConvEncoder(shape, lat, channels)
+    dec = ConvDecoder(shape, lat, channels, params_per_dim=ppd)
+    x = torch.rand(b, *shape)
+    mu, logvar = enc(x)
+    assert mu.shape == (b, lat) and logvar.shape == (b, lat)
+    out = dec(torch.randn(b, lat))
+    assert out.shape == (b, ppd, *shape)
+
+
+def test_conv_vae_end_to_end_gaussian_learned():
+    vae = _conv_vae([3, 32, 32], [8, 16, 32], likelihood=GaussianLearned())
+    x = torch.rand(2, 3, 32, 32)
+    recon, kl = vae.elbo_terms(x)
+    assert recon.shape == (2,) and kl.shape == (2,)
+    (recon + kl).mean().backward()
+    assert all(p.grad is not None for p in vae.parameters())
+    assert vae.log_marginal(x, num_samples=3).shape == (2,)
+
+
+def _max_stages(h: int, w: int) -> int:
+    """Largest n with min(h, w) halved (floor) n times still >= 1."""
+    n, m = 0, min(h, w)
+    while m // 2 >= 1:
+        m //= 2
+        n += 1
+    return n
+
+
+@pytest.mark.parametrize("h, w", [(4, 4), (7, 9), (28, 28), (5, 64), (1, 3), (33, 17)])
+def test_conv_stage_limit(h, w):
+    n = _max_stages(h, w)
+    shape = [1, h, w]
+    if n >= 1:
+        ch = [4] * n
+        out = ConvDecoder(shape, 2, ch)(torch.randn(1, 2))
+        assert out.shape == (1, 1, 1, h, w)
+        assert ConvEncoder(shape, 2, ch)(torch.rand(1, *shape))[0].shape == (1, 2)
+    for cls in (ConvEncoder, ConvDecoder):
+        with pytest.raises(ValueError) as info:
+            cls(shape, 2, [4] * (n + 1))
+        msg = str(info.value)
+        assert "model=conv" in msg
+        assert f"{n + 1} downsampling stages" in msg
+        assert f"at most {n} stages" in msg
+
+
+def test_conv_rejects_too_many_stages_4x4():
+    with pytest.raises(ValueError, match=r"model=conv with 3 downsampling stages .* 4x4"):
+        ConvEncoder([1, 4, 4], 3, [8, 16, 32])
+    with pytest.raises(ValueError, match=r"model=conv with 3 downsampling stages"):
+        ConvDecoder([1, 4, 4], 3, [8, 16, 32])
+
+
+@pytest.mark.parametrize("cls", [ConvEncoder, ConvDecoder])
+def test_conv_rejects_zero_stages(cls):
+    with pytest.raises(ValueError, match=r"model.encoder.channels must list at least one stage"):
+        cls([1, 8, 8], 2, [])
+
+
+@pytest.mark.parametrize("cls", [ConvEncoder, ConvDecoder])
+def test_conv_rejects_vector_data(cls):
+    with pytest.raises(ValueError, match="model=conv") as info:
+        cls([10], 3, [8, 16])
+    assert "model=mlp" in str(info.value)
