@@ -59,7 +59,9 @@ def cfg_factory(tmp_path):
 @pytest.fixture(scope="session")
 def fashion_mnist_dir() -> Path:
     if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
-        pytest.fail(f"Fashion-MNIST is not installed in {FASHION_MNIST}: run `make data` (apt-get install -y dataset-fashion-mnist)")
+        pytest.fail(
+            f"Fashion-MNIST is not installed in {FASHION_MNIST}: run `make data` (apt-get install -y dataset-fashion-mnist)"
+        )
     return FASHION_MNIST
 
 

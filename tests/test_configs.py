@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+import lightning as L
 import pytest
+import torch
 from hydra.utils import instantiate
 
 from tests.conftest import CONF
-
-import lightning as L
-import torch
-
 from vaelab.model import VAE
 
 

@@ -53,8 +53,17 @@ SOURCES = {
     "fashion_mnist": lambda tmp, mnist: [],
     "mnist": lambda tmp, mnist: [f"data.data_dir={mnist}", "data.download=false", "data.val_size=1000"],
     "digits": lambda tmp, mnist: [],
-    "cifar10": lambda tmp, mnist: [f"data.data_dir={write_cifar(tmp / 'cifar')}", "data.download=false", "data.val_size=20", "likelihood=continuous_bernoulli"],
-    "folder": lambda tmp, mnist: [f"data.root={write_folder(tmp / 'imgs')}", "data.image_size=16", "likelihood=continuous_bernoulli"],
+    "cifar10": lambda tmp, mnist: [
+        f"data.data_dir={write_cifar(tmp / 'cifar')}",
+        "data.download=false",
+        "data.val_size=20",
+        "likelihood=continuous_bernoulli",
+    ],
+    "folder": lambda tmp, mnist: [
+        f"data.root={write_folder(tmp / 'imgs')}",
+        "data.image_size=16",
+        "likelihood=continuous_bernoulli",
+    ],
     "array": lambda tmp, mnist: [f"data.path={tmp / 'x.npy'}", "likelihood=gaussian"],
 }
 
@@ -68,9 +77,7 @@ def test_short_run_per_data_source(cfg_factory, tmp_path, mnist_dir, source):
     assert os.path.isfile(os.path.join(cfg.paths.output_dir, "checkpoints", "last.ckpt"))
 
 
-@pytest.mark.parametrize(
-    "likelihood", ["bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned", "laplace"]
-)
+@pytest.mark.parametrize("likelihood", ["bernoulli", "continuous_bernoulli", "gaussian", "gaussian_learned", "laplace"])
 @pytest.mark.parametrize("model", ["mlp", "conv"])
 def test_short_run_per_likelihood(cfg_factory, likelihood, model):
     binarize = "dynamic" if likelihood == "bernoulli" else "none"
@@ -91,7 +98,12 @@ def test_bernoulli_on_out_of_range_data_fails_before_training(cfg_factory, tmp_p
 @pytest.mark.slow
 def test_training_on_fashion_mnist_learns(cfg_factory):
     """Two short epochs on real Fashion-MNIST beat the same model untrained by a wide margin."""
-    common = ["data=fashion_mnist", "trainer.limit_train_batches=150", "trainer.limit_test_batches=2", "eval.num_samples=20"]
+    common = [
+        "data=fashion_mnist",
+        "trainer.limit_train_batches=150",
+        "trainer.limit_test_batches=2",
+        "eval.num_samples=20",
+    ]
     untrained = train(cfg_factory(*common, "trainer.max_epochs=0"))
     trained_cfg = cfg_factory(*common, "trainer.max_epochs=2", "model.latent_dim=16")
     trained = train(trained_cfg)
@@ -107,21 +119,40 @@ def test_cli_run_leaves_a_complete_run_directory(tmp_path):
     """`python train.py` as a user runs it: config, checkpoints, images, metrics and an offline W&B run."""
     run_dir = tmp_path / "run"
     cmd = [
-        sys.executable, "train.py", "data=digits", "trainer.max_epochs=2", "eval.num_samples=8",
-        f"hydra.run.dir={run_dir}", f"paths.data_dir={tmp_path / 'data'}", "model.beta=2", "tags=[cli]",
+        sys.executable,
+        "train.py",
+        "data=digits",
+        "trainer.max_epochs=2",
+        "eval.num_samples=8",
+        f"hydra.run.dir={run_dir}",
+        f"paths.data_dir={tmp_path / 'data'}",
+        "model.beta=2",
+        "tags=[cli]",
     ]
     env = {**os.environ, "WANDB_MODE": "offline"}
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert METRIC_KEYS <= set(metrics) and metrics["test/loss"] == pytest.approx(metrics["test/recon"] + 2 * metrics["test/kl"], rel=1e-5)
+    assert METRIC_KEYS <= set(metrics) and metrics["test/loss"] == pytest.approx(
+        metrics["test/recon"] + 2 * metrics["test/kl"], rel=1e-5
+    )
     assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "config.yaml").is_file()
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir())[-1] == "last.ckpt"
     assert (run_dir / "images" / "samples_epoch001.png").is_file()
     offline = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline) == 1
     out = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "wandb"), "leet", "inspect", "--summary", "--json", str(offline[0])],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            os.path.join(os.path.dirname(sys.executable), "wandb"),
+            "leet",
+            "inspect",
+            "--summary",
+            "--json",
+            str(offline[0]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     record = json.loads(out.stdout)
     text = json.dumps(record)

@@ -138,7 +138,9 @@ def test_download_extracts_into_subfolder(tmp_path, monkeypatch):
 
 def test_config_instantiates(tmp_path):
     write_batches(tmp_path / "cifar10" / "cifar-10-batches-bin", per_file=3)
-    cfg = OmegaConf.create({"seed": 3, "paths": {"data_dir": str(tmp_path)}, "data": OmegaConf.load(ROOT / "conf/data/cifar10.yaml")})
+    cfg = OmegaConf.create(
+        {"seed": 3, "paths": {"data_dir": str(tmp_path)}, "data": OmegaConf.load(ROOT / "conf/data/cifar10.yaml")}
+    )
     cfg.data.download, cfg.data.val_size = False, 5
     dm = instantiate(cfg.data)
     assert isinstance(dm, CIFAR10) and dm.data_dir == tmp_path / "cifar10" and dm.binarize == "none"

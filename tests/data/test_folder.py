@@ -68,7 +68,9 @@ def test_grey_and_flat_folder(tmp_path):
 
 
 def test_setup_splits_are_deterministic(folder):
-    dm = ImageFolder(str(folder), image_size=8, channels=3, val_size=0.1, test_size=0.2, batch_size=4, seed=1, shape=[3, 8, 8])
+    dm = ImageFolder(
+        str(folder), image_size=8, channels=3, val_size=0.1, test_size=0.2, batch_size=4, seed=1, shape=[3, 8, 8]
+    )
     dm.setup()
     assert {k: len(v[0]) for k, v in dm.splits.items()} == {"train": 7, "val": 1, "test": 2}
     assert sorted(torch.cat([v[1] for v in dm.splits.values()]).tolist()) == [0] * 4 + [1] * 6

@@ -47,7 +47,9 @@ def test_real_mnist_test_split(mnist_test_split):
 
 def test_fashion_mnist_splits_are_real_and_deterministic(fashion_mnist_dir, tmp_path):
     def make(seed):
-        dm = FashionMNIST(data_dir=tmp_path, search_dirs=[fashion_mnist_dir], download=False, seed=seed, binarize="none")
+        dm = FashionMNIST(
+            data_dir=tmp_path, search_dirs=[fashion_mnist_dir], download=False, seed=seed, binarize="none"
+        )
         dm.setup()
         return dm
 
@@ -62,7 +64,9 @@ def test_fashion_mnist_splits_are_real_and_deterministic(fashion_mnist_dir, tmp_
 
 
 def test_dynamic_binarisation(fashion_mnist_dir, tmp_path):
-    dm = FashionMNIST(data_dir=tmp_path, search_dirs=[fashion_mnist_dir], download=False, binarize="dynamic", batch_size=256)
+    dm = FashionMNIST(
+        data_dir=tmp_path, search_dirs=[fashion_mnist_dir], download=False, binarize="dynamic", batch_size=256
+    )
     dm.setup()
     # Evaluation splits are binarised once, with a fixed seed, whatever the run's seed.
     test_x = dm.splits["test"][0]

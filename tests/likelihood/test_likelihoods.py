@@ -180,9 +180,7 @@ def test_continuous_bernoulli_density_integrates_to_one(logit):
 def test_bernoulli_is_not_a_density_on_grey_levels():
     """Documented behaviour: the Bernoulli log-prob on [0, 1] does not integrate to 1."""
     dist = Bernoulli()(torch.full((1, 1, 1), 0.0, dtype=torch.float64))
-    total, _ = integrate.quad(
-        lambda x: float(dist.log_prob(torch.tensor([[x]], dtype=torch.float64)).exp()), 0.0, 1.0
-    )
+    total, _ = integrate.quad(lambda x: float(dist.log_prob(torch.tensor([[x]], dtype=torch.float64)).exp()), 0.0, 1.0)
     assert total == pytest.approx(0.5, abs=1e-6)  # sigmoid(0)^x (1-sigmoid(0))^(1-x) = 1/2
 
 

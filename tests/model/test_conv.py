@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaelab.likelihood import GaussianLearned
 from tests.model.test_vae import _conv_vae
+from vaelab.likelihood import GaussianLearned
 from vaelab.model import ConvDecoder, ConvEncoder
 
 # =========================================================================== conv architecture

@@ -16,7 +16,6 @@ from scipy import stats
 from torch import nn
 
 from vaelab.likelihood import Bernoulli, Gaussian, GaussianLearned
-from vaelab.metrics import ELBO, NLL
 from vaelab.model import VAE, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 
 IMG = [1, 8, 8]
@@ -185,7 +184,11 @@ def test_kl_warmup_only_in_training():
 
 @pytest.mark.parametrize(
     "kw, setting",
-    [({"beta": -1.0}, "model.beta"), ({"latent_dim": 0}, "model.latent_dim"), ({"num_iw_samples": 0}, "eval.num_samples")],
+    [
+        ({"beta": -1.0}, "model.beta"),
+        ({"latent_dim": 0}, "model.latent_dim"),
+        ({"num_iw_samples": 0}, "eval.num_samples"),
+    ],
 )
 def test_vae_rejects_bad_settings(kw, setting):
     args = dict(

@@ -29,7 +29,9 @@ def _key(key: str | None) -> str | None:
 
 
 def _corrupt(path: Path, err: Exception) -> ValueError:
-    return ValueError(f"data.path={path}: not a valid .npy/.npz file, truncated or corrupt ({type(err).__name__}: {err})")
+    return ValueError(
+        f"data.path={path}: not a valid .npy/.npz file, truncated or corrupt ({type(err).__name__}: {err})"
+    )
 
 
 def _header(fp) -> tuple[tuple[int, ...], np.dtype]:
@@ -51,7 +53,9 @@ def describe(path: str | Path, key: str | None = None, labels_key: str | None = 
         magic = f.read(6)
     if magic == b"\x93NUMPY":
         if key is not None or labels_key is not None:
-            raise ValueError(f"data.path={path}: data.key and data.labels_key apply only to .npz files; set them to null")
+            raise ValueError(
+                f"data.path={path}: data.key and data.labels_key apply only to .npz files; set them to null"
+            )
         try:
             with path.open("rb") as f:
                 shape, dtype = _header(f)
@@ -67,7 +71,9 @@ def describe(path: str | Path, key: str | None = None, labels_key: str | None = 
         if key is None:
             key = "x" if "x" in keys else keys[0] if len(keys) == 1 else None
             if key is None:
-                raise ValueError(f"data.path={path}: no array named 'x' and not exactly one array; set data.key to one of: {listed}")
+                raise ValueError(
+                    f"data.path={path}: no array named 'x' and not exactly one array; set data.key to one of: {listed}"
+                )
         for name, k in (("data.key", key), ("data.labels_key", labels_key)):
             if k is not None and k not in keys:
                 raise ValueError(f"data.path={path}: {name}={k} is not in the file; its arrays are: {listed}")
@@ -109,9 +115,16 @@ class ArrayData(InMemoryDataModule):
 
     def __init__(self, path: str, key: str | None = None, labels_key: str | None = None, scale: float = 1.0, **kwargs):
         if not float(scale) > 0 or not np.isfinite(float(scale)):
-            raise ValueError(f"data.scale must be a positive number (x is divided by it, e.g. 255 for bytes), got {scale!r}")
+            raise ValueError(
+                f"data.scale must be a positive number (x is divided by it, e.g. 255 for bytes), got {scale!r}"
+            )
         super().__init__(**kwargs)
-        self.path, self.key, self.labels_key, self.scale = Path(path).expanduser(), _key(key), _key(labels_key), float(scale)
+        self.path, self.key, self.labels_key, self.scale = (
+            Path(path).expanduser(),
+            _key(key),
+            _key(labels_key),
+            float(scale),
+        )
 
     def load(self) -> dict[str, Split]:
         path = self.path
@@ -133,7 +146,9 @@ class ArrayData(InMemoryDataModule):
         x = torch.from_numpy(x)
         if not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x)).sum())
-            raise ValueError(f"data.path={path}: {bad} values are NaN or infinite (after dividing by data.scale={self.scale:g})")
+            raise ValueError(
+                f"data.path={path}: {bad} values are NaN or infinite (after dividing by data.scale={self.scale:g})"
+            )
         if x.ndim == 3:
             x = x.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
         y = torch.from_numpy(y.astype(np.int64)) if y is not None else torch.full((len(x),), -1, dtype=torch.int64)

@@ -99,7 +99,9 @@ class InMemoryDataModule(L.LightningDataModule):
         lo = min(float(x.min()) for x, _ in self.splits.values())
         hi = max(float(x.max()) for x, _ in self.splits.values())
         if lo < 0 or hi > 1:
-            raise ValueError(f"data.binarize={self.binarize} needs data in [0, 1], but data={self.name} spans [{lo:g}, {hi:g}]")
+            raise ValueError(
+                f"data.binarize={self.binarize} needs data in [0, 1], but data={self.name} spans [{lo:g}, {hi:g}]"
+            )
         # Static: the training images are binarised once, from the run's seed; dynamic: per batch.
         seeds = {"val": EVAL_BINARIZE_SEED, "test": EVAL_BINARIZE_SEED + 1}
         if self.binarize == "static":

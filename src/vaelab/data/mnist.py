@@ -68,10 +68,18 @@ class IDXDataModule(InMemoryDataModule):
                 f"put the files ({', '.join(s + '.gz' for s in missing)}) into data.data_dir={self.data_dir}",
             ]
             if self.debian_package:
-                how.append(f"on Debian/Ubuntu: apt-get install -y {self.debian_package} (installs them in {self.search_dirs[0]})")
+                how.append(
+                    f"on Debian/Ubuntu: apt-get install -y {self.debian_package} (installs them in {self.search_dirs[0]})"
+                )
             raise FileNotFoundError(
                 f"data={self.name}: files not found. Looked in: {', '.join(map(str, self.dirs))}. "
-                + (f"Download failed ({tried}). " if tried else "Download is off (data.download=false). " if not self.download else "")
+                + (
+                    f"Download failed ({tried}). "
+                    if tried
+                    else "Download is off (data.download=false). "
+                    if not self.download
+                    else ""
+                )
                 + "To get them: "
                 + "; or ".join(how)
                 + "."
