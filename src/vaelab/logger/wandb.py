@@ -23,7 +23,7 @@ def has_credentials(host: str) -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
     try:
-        return netrc.netrc().authenticators(host) is not None
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
     except (FileNotFoundError, netrc.NetrcParseError, OSError):
         return False
 
@@ -51,11 +51,12 @@ def choose_mode(mode: str | None) -> str:
         if mode not in MODES:
             raise ValueError(f"logger.wandb.mode must be one of {', '.join(MODES)} or null, got {mode!r}")
         return mode
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    host = url.hostname or "api.wandb.ai"
     if not has_credentials(host):
         log.info("W&B: no credentials found, logging offline (upload later with `wandb sync`)")
         return "offline"
-    if not reachable(host):
+    if not reachable(host, url.port or (80 if url.scheme == "http" else 443)):
         log.info("W&B: %s is not reachable, logging offline (upload later with `wandb sync`)", host)
         return "offline"
     return "online"
