@@ -136,6 +136,7 @@ def test_cli_run_leaves_a_complete_run_directory(tmp_path):
         metrics["test/recon"] + 2 * metrics["test/kl"], rel=1e-5
     )
     assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "config.yaml").is_file()
+    assert (run_dir / "train.log").is_file() and not (ROOT / "train.log").exists()
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir())[-1] == "last.ckpt"
     assert (run_dir / "images" / "samples_epoch001.png").is_file()
     offline = list((run_dir / "wandb").glob("offline-run-*"))
