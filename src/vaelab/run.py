@@ -77,6 +77,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 log.warning("no best checkpoint was saved: testing the weights as they are")
             for results in trainer.test(model, datamodule=datamodule, ckpt_path=best or None):
                 metrics.update(results)
+            metrics.update({f"test/{k}": v for k, v in model.latent_report.get("test", {}).items()})
             metrics["best_checkpoint"] = best or None
         if trainer.is_global_zero:
             (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

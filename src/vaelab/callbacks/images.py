@@ -1,9 +1,10 @@
-"""Image grids at the end of each validation: reconstructions and samples from the prior.
+"""Pictures during training: reconstructions and prior samples after each validation, and the
+full set (interpolations, traversals, latent map, ...) after testing.
 
 Saved as PNG in the run directory and sent to the loggers that take images (W&B,
-TensorBoard). The inputs (the first validation batch) and the prior draws are fixed
-for the whole run, so the grids of successive epochs compare directly, and drawing
-them does not touch the global random state that training uses.
+TensorBoard). The inputs (the first validation/test batch) and the prior draws are fixed
+for the whole run, so the grids of successive epochs compare directly, and drawing them
+does not touch the global random state that training uses.
 """
 
 from __future__ import annotations
@@ -12,51 +13,76 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from torchvision.utils import make_grid, save_image
+
+from vaelab import pictures
 
 
 class ImageGrids(L.Callback):
-    def __init__(self, dirpath: str, num_images: int = 16, num_samples: int = 64, seed: int = 0):
+    def __init__(self, dirpath: str, num_images: int = 16, num_samples: int = 64, seed: int = 0, max_encodings: int = 10000):
         self.dirpath = Path(dirpath)
         self.num_images, self.num_samples, self.seed = num_images, num_samples, seed
-        self.inputs: torch.Tensor | None = None
-        self.z: torch.Tensor | None = None
+        self.max_encodings = max_encodings
+        self.inputs: dict[str, torch.Tensor] = {}
+        self.encodings: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def prior_draws(self, latent_dim: int) -> torch.Tensor:
+        """The same num_samples draws from N(0, I) every time, from the callback's own generator."""
+        return torch.randn(self.num_samples, latent_dim, generator=torch.Generator().manual_seed(self.seed))
+
+    def _keep_inputs(self, split: str, batch, batch_idx: int) -> None:
+        if split not in self.inputs and batch_idx == 0:
+            self.inputs[split] = batch[0][: self.num_images].detach().clone()
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        if self.inputs is None and batch_idx == 0:
-            self.inputs = batch[0][: self.num_images].detach().clone()
+        self._keep_inputs("val", batch, batch_idx)
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or self.inputs is None or not getattr(pl_module, "is_image", False):
+        if trainer.sanity_checking or "val" not in self.inputs or not pl_module.is_image:
             return
-        grids = self.grids(pl_module)
-        self.dirpath.mkdir(parents=True, exist_ok=True)
-        for name, grid in grids.items():
-            save_image(grid, self.dirpath / f"{name}_epoch{trainer.current_epoch:03d}.png")
-        for logger in trainer.loggers:
-            for name, grid in grids.items():
-                if isinstance(logger, WandbLogger):
-                    logger.log_image(key=f"val/{name}", images=[grid], step=trainer.global_step)
-                elif isinstance(logger, TensorBoardLogger):
-                    logger.experiment.add_image(f"val/{name}", grid, trainer.global_step)
+        with _eval_mode(pl_module), torch.no_grad():
+            grids = {
+                "reconstructions": pictures.reconstructions(pl_module, self.inputs["val"].to(pl_module.device)),
+                "samples": pictures.samples(pl_module, self.prior_draws(pl_module.latent_dim)),
+            }
+        pictures.save(grids, self.dirpath, suffix=f"_epoch{trainer.current_epoch:03d}")
+        pictures.log_images(trainer.loggers, grids, "val", trainer.global_step)
 
-    def grids(self, pl_module) -> dict[str, torch.Tensor]:
-        """{"reconstructions": inputs above their reconstructions, "samples": decoded prior draws}."""
-        if self.z is None:
-            g = torch.Generator().manual_seed(self.seed)
-            self.z = torch.randn(self.num_samples, pl_module.latent_dim, generator=g)
-        x = self.inputs.to(pl_module.device)
-        was_training = pl_module.training
-        pl_module.eval()
-        with torch.no_grad():
-            recon = pl_module.reconstruct(x)
-            samples = pl_module.decode(self.z.to(pl_module.device)).mean
-        pl_module.train(was_training)
-        nrow = len(x)
-        return {
-            "reconstructions": make_grid(torch.cat([x, recon]).clamp(0, 1).cpu(), nrow=nrow, padding=1),
-            "samples": make_grid(samples.clamp(0, 1).cpu(), nrow=int(len(samples) ** 0.5), padding=1),
-        }
+    def on_test_epoch_start(self, trainer, pl_module):
+        self.encodings = []
+        self.inputs.pop("test", None)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self._keep_inputs("test", batch, batch_idx)
+        if sum(len(m) for m, _ in self.encodings) < self.max_encodings:
+            with torch.no_grad():
+                self.encodings.append((pl_module.encode(batch[0]).mean.cpu(), batch[1].cpu()))
+
+    @rank_zero_only
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if "test" not in self.inputs or not pl_module.is_image:
+            return
+        mu = torch.cat([m for m, _ in self.encodings])
+        labels = torch.cat([y for _, y in self.encodings])
+        kl_per_dim = pl_module.latent_report["test"]["kl_per_dim"]
+        with _eval_mode(pl_module):
+            grids = pictures.evaluation_pictures(
+                pl_module, self.inputs["test"].to(pl_module.device), mu, labels, kl_per_dim,
+                self.prior_draws(pl_module.latent_dim),
+            )
+        pictures.save(grids, self.dirpath, suffix="_test")
+        pictures.log_images(trainer.loggers, grids, "test", trainer.global_step)
+
+
+class _eval_mode:
+    """Evaluate a module in eval mode, then restore its mode."""
+
+    def __init__(self, module: torch.nn.Module):
+        self.module, self.was_training = module, module.training
+
+    def __enter__(self):
+        self.module.eval()
+
+    def __exit__(self, *exc):
+        self.module.train(self.was_training)

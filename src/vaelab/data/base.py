@@ -116,7 +116,8 @@ class InMemoryDataModule(L.LightningDataModule):
         x = self.splits["train"][0]
         return float(x.min()), float(x.max())
 
-    def _loader(self, split: str, train: bool) -> TensorLoader:
+    def loader(self, split: str, train: bool) -> TensorLoader:
+        """Batches of `split`; train=True: shuffled, training batch size, dynamic binarisation."""
         x, y = self.splits[split]
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
@@ -131,10 +132,10 @@ class InMemoryDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> TensorLoader:
-        return self._loader("train", train=True)
+        return self.loader("train", train=True)
 
     def val_dataloader(self) -> TensorLoader:
-        return self._loader("val", train=False)
+        return self.loader("val", train=False)
 
     def test_dataloader(self) -> TensorLoader:
-        return self._loader("test", train=False)
+        return self.loader("test", train=False)

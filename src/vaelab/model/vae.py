@@ -12,6 +12,7 @@ summed over data and latent dimensions and averaged over the batch, in nats per 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,9 +23,9 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from vaelab.likelihood import Likelihood
-from vaelab.metrics import ELBO, NLL
+from vaelab.metrics import ELBO, NLL, LatentUsage
 
-SPLITS = ("train", "val", "test")
+log = logging.getLogger(__name__)
 
 # Safe range for the encoder's log-variance: exp(-12) ~ 6e-6 and exp(8) ~ 3e3 are far
 # outside what ordinary training reaches, but keep exp() and the KL finite.
@@ -44,7 +45,9 @@ class VAE(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
         num_iw_samples: int = 100,
-        iw_rows_per_chunk: int = 32768,
+        iw_rows_per_chunk: int = 16384,
+        active_threshold: float = 0.01,
+        min_active_share: float = 0.5,
     ):
         super().__init__()
         if not beta >= 0:
@@ -66,7 +69,11 @@ class VAE(L.LightningModule):
         self.register_buffer("prior_loc", torch.zeros(self.latent_dim), persistent=False)
         self.register_buffer("prior_scale", torch.ones(self.latent_dim), persistent=False)
         self.metrics = nn.ModuleDict({s: ELBO(beta=self.beta) for s in ("val", "test")})
+        self.latent_usage = nn.ModuleDict({s: LatentUsage(self.latent_dim, active_threshold) for s in ("val", "test")})
         self.test_nll = NLL(num_dims=math.prod(self.data_shape) if self.is_image else None)
+        self.min_active_share = float(min_active_share)
+        #: Per-dimension latent statistics of the last validation/test: {"val": {...}, "test": {...}}.
+        self.latent_report: dict[str, dict[str, list[float]]] = {}
         #: What built this model (resolved config, versions); stored in every checkpoint.
         self.run_info: dict[str, Any] = {}
 
@@ -93,11 +100,15 @@ class VAE(L.LightningModule):
 
     def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-example (recon, kl), each (B,): recon = -log p(x|z) at one z ~ q(z|x), KL in closed form."""
+        recon, kl, _ = self._elbo(x)
+        return recon, kl
+
+    def _elbo(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Distribution]:
         q = self.encode(x)
         z = q.rsample()  # (B, latent_dim), differentiable in mu and logvar
         recon = -self.decode(z).log_prob(x)
         kl = kl_divergence(q, self.prior)
-        return recon, kl
+        return recon, kl, q
 
     @torch.no_grad()
     def log_marginal(self, x: torch.Tensor, num_samples: int | None = None) -> torch.Tensor:
@@ -132,13 +143,27 @@ class VAE(L.LightningModule):
         return self.decode(self.encode(x).mean).mean
 
     @torch.no_grad()
-    def interpolate(self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8) -> torch.Tensor:
-        """Decode straight lines between posterior means: (B, steps, *data_shape)."""
+    def interpolate(
+        self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8, mode: str = "linear"
+    ) -> torch.Tensor:
+        """Decode paths between posterior means, straight ("linear") or along the great circle
+        ("spherical", White 2016, which keeps the norm typical of N(0, I) draws): (B, steps, *data_shape)."""
+        if mode not in ("linear", "spherical"):
+            raise ValueError(f"interpolation mode must be 'linear' or 'spherical', got {mode!r}")
         z_a, z_b = self.encode(x_a).mean, self.encode(x_b).mean  # (B, L)
         t = torch.linspace(0, 1, steps, device=z_a.device).view(1, steps, 1)
-        z = (1 - t) * z_a[:, None] + t * z_b[:, None]  # (B, steps, L)
+        z = (slerp if mode == "spherical" else lerp)(z_a[:, None], z_b[:, None], t)  # (B, steps, L)
         out = self.decode(z.reshape(-1, self.latent_dim)).mean
         return out.view(x_a.shape[0], steps, *self.data_shape)
+
+    @torch.no_grad()
+    def traverse(self, x: torch.Tensor, dims: Sequence[int], values: torch.Tensor) -> torch.Tensor:
+        """Vary one latent dimension at a time around the posterior mean of one input x (1, *data_shape):
+        (len(dims), len(values), *data_shape), row i setting z[dims[i]] to each of `values`."""
+        z = self.encode(x).mean[0].expand(len(dims), len(values), self.latent_dim).clone()
+        for i, d in enumerate(dims):
+            z[i, :, d] = values.to(z)
+        return self.decode(z.reshape(-1, self.latent_dim)).mean.view(len(dims), len(values), *self.data_shape)
 
     # ----------------------------------------------------------------- training
 
@@ -150,7 +175,7 @@ class VAE(L.LightningModule):
 
     def _shared_step(self, batch: Sequence[torch.Tensor], split: str) -> torch.Tensor:
         x = batch[0]
-        recon, kl = self.elbo_terms(x)
+        recon, kl, q = self._elbo(x)
         loss = (recon + self.current_beta() * kl).mean()  # the only reduction over the batch
         if split == "train":
             # Per-step batch values; val/test are exact split means from torchmetrics below.
@@ -168,6 +193,7 @@ class VAE(L.LightningModule):
             )
         else:
             self.metrics[split].update(recon, kl)
+            self.latent_usage[split].update(q.base_dist.loc, 2 * q.base_dist.scale.log())
             if split == "test":
                 self.test_nll.update(self.log_marginal(x))
         return loss
@@ -183,16 +209,26 @@ class VAE(L.LightningModule):
 
     def _log_split(self, split: str, *metrics) -> None:
         values = {}
-        for metric in metrics:
+        for metric in (self.metrics[split], self.latent_usage[split], *metrics):
             values.update({f"{split}/{k}": v for k, v in metric.compute().items()})
             metric.reset()
-        self.log_dict(values, prog_bar=split == "val")
+        # Per-dimension vectors go to the report (metrics.json), scalars to the loggers.
+        self.latent_report[split] = {k.split("/")[1]: v.tolist() for k, v in values.items() if v.dim() > 0}
+        self.log_dict({k: v for k, v in values.items() if v.dim() == 0}, prog_bar=split == "val")
+        share = float(values[f"{split}/active_share"])
+        if split == "test" and share < self.min_active_share:
+            log.warning(
+                "%s: only %d of %d latent units are active (variance of the posterior mean > %g): "
+                "posterior collapse? (warning below eval.min_active_share=%g)",
+                split, int(values[f"{split}/active_units"]), self.latent_dim,
+                self.latent_usage[split].threshold, self.min_active_share,
+            )
 
     def on_validation_epoch_end(self):
-        self._log_split("val", self.metrics["val"])
+        self._log_split("val")
 
     def on_test_epoch_end(self):
-        self._log_split("test", self.metrics["test"], self.test_nll)
+        self._log_split("test", self.test_nll)
 
     def configure_optimizers(self):
         if self.optimizer_factory is None:
@@ -204,3 +240,18 @@ class VAE(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["vaelab"] = self.run_info
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return (1 - t) * a + t * b
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation (Shoemake, 1985): constant angular speed along the arc from a to b;
+    falls back to lerp where a and b are (nearly) parallel."""
+    na, nb = a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True)
+    cos = ((a * b).sum(-1, keepdim=True) / (na * nb).clamp(min=eps)).clamp(-1, 1)
+    omega = torch.arccos(cos)
+    so = torch.sin(omega)
+    arc = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / so.clamp(min=eps)
+    return torch.where(so > 1e-4, arc, lerp(a, b, t))
