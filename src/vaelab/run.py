@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import subprocess
@@ -10,7 +11,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 import vaelab
 
@@ -28,10 +29,22 @@ def git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def portable_config(cfg: DictConfig) -> dict[str, Any]:
+    """The config as a checkpoint keeps it: interpolations stay, so that an override when the
+    model is loaded again (vaelab-eval ... model.latent_dim=8) flows through as it did in
+    training; resolved are only the values that depend on the run's surroundings: `paths`
+    (Hydra's run directory) and `data.shape` (which may be read from the data file)."""
+    portable = copy.deepcopy(cfg)
+    with open_dict(portable):
+        portable.paths = OmegaConf.to_container(cfg.paths, resolve=True)
+        portable.data.shape = list(cfg.data.shape)
+    return OmegaConf.to_container(portable, resolve=False)
+
+
 def run_info(cfg: DictConfig) -> dict[str, Any]:
     """What a checkpoint and the run directory keep about how the run was made."""
     return {
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": portable_config(cfg),
         "vaelab_version": vaelab.__version__,
         "git_commit": git_commit(),
     }
@@ -50,7 +63,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     info = run_info(cfg)
-    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(info["config"]))
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
@@ -64,7 +78,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False
     )
     # The run config in the dashboard is the resolved Hydra config, plus where the code came from.
-    hparams = {**info["config"], "vaelab_version": info["vaelab_version"], "git_commit": info["git_commit"]}
+    hparams = {**resolved, "vaelab_version": info["vaelab_version"], "git_commit": info["git_commit"]}
     for logger in loggers:
         logger.log_hyperparams(hparams)
 

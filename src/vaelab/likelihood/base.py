@@ -1,6 +1,6 @@
 """The likelihood p(x|z): turns decoder output into a `torch.distributions` object.
 
-A decoder emits `params_per_dim` numbers per data dimension, laid out as
+A decoder emits `params_per_dim` (P) numbers per data dimension, laid out as
 (B, P, *data_shape). A likelihood reads them and returns a distribution whose
 event covers every data dimension, so `log_prob(x)` is already summed over the
 data and has shape (B,). That `Independent` wrapper is the one place where the
@@ -24,14 +24,17 @@ class Likelihood(nn.Module):
     #: Closed interval of data values this likelihood is a density/mass on; None = all reals.
     support: tuple[float, float] | None = None
 
-    def base(self, params: torch.Tensor) -> Distribution:
-        """Per-dimension distribution from params of shape (B, P, *data_shape)."""
+    def base(self, *params: torch.Tensor) -> Distribution:
+        """Per-dimension distribution from `params_per_dim` tensors, each (*batch, *data_shape)."""
         raise NotImplementedError
 
-    def forward(self, params: torch.Tensor) -> Distribution:
-        dist = self.base(params)
-        # Everything after the batch dimension is one event: log_prob sums over the data.
-        return Independent(dist, reinterpreted_batch_ndims=params.dim() - 2)
+    def forward(self, params: torch.Tensor, event_dims: int | None = None) -> Distribution:
+        """params: (*batch, P, *data_shape), where data_shape has `event_dims` dimensions
+        (default: everything after (B, P)). Returns a distribution with batch shape `batch`."""
+        event_dims = params.dim() - 2 if event_dims is None else event_dims
+        dist = self.base(*params.unbind(dim=params.dim() - event_dims - 1))
+        # The data dimensions are one event: log_prob sums over them.
+        return Independent(dist, reinterpreted_batch_ndims=event_dims)
 
     def check_data_range(self, low: float, high: float, where: str = "the data") -> None:
         """Fail early, naming the likelihood, when it cannot model values in [low, high]."""

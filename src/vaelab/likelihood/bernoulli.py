@@ -22,9 +22,9 @@ class Bernoulli(Likelihood):
 
     support = (0.0, 1.0)
 
-    def base(self, params: torch.Tensor) -> TorchBernoulli:
+    def base(self, logits: torch.Tensor) -> TorchBernoulli:
         # validate_args=False: grey levels are allowed (see above) and checks cost time each step.
-        return TorchBernoulli(logits=params[:, 0], validate_args=False)
+        return TorchBernoulli(logits=logits, validate_args=False)
 
 
 class _ContinuousBernoulliLogits(TorchContinuousBernoulli):
@@ -50,5 +50,5 @@ class ContinuousBernoulli(Likelihood):
 
     support = (0.0, 1.0)
 
-    def base(self, params: torch.Tensor) -> TorchContinuousBernoulli:
-        return _ContinuousBernoulliLogits(logits=params[:, 0], validate_args=False)
+    def base(self, logits: torch.Tensor) -> TorchContinuousBernoulli:
+        return _ContinuousBernoulliLogits(logits=logits, validate_args=False)

@@ -23,8 +23,8 @@ class Gaussian(Likelihood):
         super().__init__()
         self.scale = _positive("scale", scale)
 
-    def base(self, params: torch.Tensor) -> Normal:
-        return Normal(params[:, 0], self.scale, validate_args=False)
+    def base(self, loc: torch.Tensor) -> Normal:
+        return Normal(loc, self.scale, validate_args=False)
 
 
 class GaussianLearned(Likelihood):
@@ -40,9 +40,8 @@ class GaussianLearned(Likelihood):
         super().__init__()
         self.min_scale = _positive("min_scale", min_scale)
 
-    def base(self, params: torch.Tensor) -> Normal:
-        scale = self.min_scale + F.softplus(params[:, 1])
-        return Normal(params[:, 0], scale, validate_args=False)
+    def base(self, loc: torch.Tensor, raw_scale: torch.Tensor) -> Normal:
+        return Normal(loc, self.min_scale + F.softplus(raw_scale), validate_args=False)
 
 
 class Laplace(Likelihood):
@@ -52,5 +51,5 @@ class Laplace(Likelihood):
         super().__init__()
         self.scale = _positive("scale", scale)
 
-    def base(self, params: torch.Tensor) -> TorchLaplace:
-        return TorchLaplace(params[:, 0], self.scale, validate_args=False)
+    def base(self, loc: torch.Tensor) -> TorchLaplace:
+        return TorchLaplace(loc, self.scale, validate_args=False)
