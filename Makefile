@@ -36,3 +36,7 @@ test-fast: $(STAMP)
 
 clean:
 	rm -rf $(VENV) logs .pytest_cache
+
+# Benchmarks (benchmarks/*.py): results as JSON in benchmarks/results/, a summary on stdout.
+bench: data
+	$(PY) -m benchmarks.iw_nll

@@ -27,8 +27,14 @@ def trained(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("trained")
     cfg = compose_config(
-        tmp, *TINY, "data=digits", "trainer.max_epochs=3", "trainer.limit_train_batches=null",
-        "trainer.limit_val_batches=null", "trainer.limit_test_batches=null", "eval.num_samples=50",
+        tmp,
+        *TINY,
+        "data=digits",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=null",
+        "trainer.limit_val_batches=null",
+        "trainer.limit_test_batches=null",
+        "eval.num_samples=50",
     )
     metrics = train(cfg)
     return Path(metrics["best_checkpoint"]), metrics
@@ -52,15 +58,23 @@ def test_eval_reports_every_number_and_picture(trained, tmp_path, capsys):
     assert sum(metrics["test/kl_per_dim"]) == pytest.approx(metrics["test/kl"], rel=1e-3)
     assert 0 <= metrics["test/active_units"] <= 4
     pngs = {p.stem for p in out.glob("*.png")}
-    assert {"reconstructions_test", "samples_test", "interpolations_linear_test", "interpolations_spherical_test",
-            "traversals_test", "latent_map_test"} <= pngs
+    assert {
+        "reconstructions_test",
+        "samples_test",
+        "interpolations_linear_test",
+        "interpolations_spherical_test",
+        "traversals_test",
+        "latent_map_test",
+    } <= pngs
     printed = capsys.readouterr().out
-    assert "test/nll" in printed and f"K = 200" in printed
+    assert "test/nll" in printed and "K = 200" in printed
 
 
 def test_eval_on_another_split_renames_keys(trained, tmp_path):
     ckpt, _ = trained
-    assert eval_main([f"ckpt_path={ckpt}", "split=val", "num_samples=5", "pictures=false", f"output_dir={tmp_path}"]) == 0
+    assert (
+        eval_main([f"ckpt_path={ckpt}", "split=val", "num_samples=5", "pictures=false", f"output_dir={tmp_path}"]) == 0
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert "val/nll" in metrics and not any(k.startswith("test/") for k in metrics)
     assert not list(tmp_path.glob("*.png"))
@@ -127,9 +141,13 @@ def test_console_scripts_are_installed(trained, tmp_path):
     bin_dir = Path(sys.executable).parent
     done = subprocess.run(
         [bin_dir / "vaelab-sample", f"ckpt_path={ckpt}", "n=4", f"output_dir={tmp_path}"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert np.load(tmp_path / "samples.npy").shape == (4, 1, 8, 8)
-    bad = subprocess.run([bin_dir / "vaelab-eval", "ckpt_path=/nonexistent.ckpt"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [bin_dir / "vaelab-eval", "ckpt_path=/nonexistent.ckpt"], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 1 and bad.stderr.strip() == "error: ckpt_path=/nonexistent.ckpt: no such file"

@@ -66,8 +66,13 @@ def evaluate(
     if pictures:
         callbacks.append(ImageGrids(dirpath=str(out)))
     trainer = L.Trainer(
-        accelerator=accelerator, devices=1, logger=False, callbacks=callbacks, default_root_dir=str(out),
-        enable_checkpointing=False, enable_model_summary=False,
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        callbacks=callbacks,
+        default_root_dir=str(out),
+        enable_checkpointing=False,
+        enable_model_summary=False,
     )
     # The model's test step computes everything; its keys say test/, renamed to the split evaluated.
     (results,) = trainer.test(model, dataloaders=datamodule.loader(split, train=False), verbose=False)

@@ -66,9 +66,10 @@ def project_2d(mu: torch.Tensor) -> tuple[torch.Tensor, str]:
     principal components."""
     if mu.shape[1] <= 2:
         return torch.nn.functional.pad(mu, (0, 2 - mu.shape[1])), "z"
-    centred = mu - mu.mean(0)
-    _, _, v = torch.linalg.svd(centred.double(), full_matrices=False)
-    return (centred.double() @ v[:2].T).float(), "PC"
+    centred = (mu - mu.mean(0)).double()
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)  # v: (min(N, L), L)
+    xy = centred @ v[:2].T
+    return torch.nn.functional.pad(xy, (0, 2 - xy.shape[1])).float(), "PC"  # fewer than 2 components if N < 2
 
 
 def latent_map(mu: torch.Tensor, labels: torch.Tensor | None = None, max_points: int = 10000) -> torch.Tensor:
@@ -83,7 +84,8 @@ def latent_map(mu: torch.Tensor, labels: torch.Tensor | None = None, max_points:
     fig, ax = plt.subplots(figsize=(6, 5.5), dpi=100)
     has_labels = labels is not None and bool((labels[:max_points] >= 0).any())
     colours = labels[:max_points].cpu().numpy() if has_labels else None
-    points = ax.scatter(xy[:, 0], xy[:, 1], c=colours, cmap="tab10", s=3, alpha=0.7, linewidths=0)
+    style = {"c": colours, "cmap": "tab10"} if has_labels else {}
+    points = ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.7, linewidths=0, **style)
     if has_labels:
         fig.colorbar(points, ax=ax, label="label")
     ax.set_xlabel(f"{axis} 1")

@@ -19,7 +19,9 @@ from vaelab import pictures
 
 
 class ImageGrids(L.Callback):
-    def __init__(self, dirpath: str, num_images: int = 16, num_samples: int = 64, seed: int = 0, max_encodings: int = 10000):
+    def __init__(
+        self, dirpath: str, num_images: int = 16, num_samples: int = 64, seed: int = 0, max_encodings: int = 10000
+    ):
         self.dirpath = Path(dirpath)
         self.num_images, self.num_samples, self.seed = num_images, num_samples, seed
         self.max_encodings = max_encodings
@@ -68,7 +70,11 @@ class ImageGrids(L.Callback):
         kl_per_dim = pl_module.latent_report["test"]["kl_per_dim"]
         with _eval_mode(pl_module):
             grids = pictures.evaluation_pictures(
-                pl_module, self.inputs["test"].to(pl_module.device), mu, labels, kl_per_dim,
+                pl_module,
+                self.inputs["test"].to(pl_module.device),
+                mu,
+                labels,
+                kl_per_dim,
                 self.prior_draws(pl_module.latent_dim),
             )
         pictures.save(grids, self.dirpath, suffix="_test")

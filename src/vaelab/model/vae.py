@@ -143,9 +143,7 @@ class VAE(L.LightningModule):
         return self.decode(self.encode(x).mean).mean
 
     @torch.no_grad()
-    def interpolate(
-        self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8, mode: str = "linear"
-    ) -> torch.Tensor:
+    def interpolate(self, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8, mode: str = "linear") -> torch.Tensor:
         """Decode paths between posterior means, straight ("linear") or along the great circle
         ("spherical", White 2016, which keeps the norm typical of N(0, I) draws): (B, steps, *data_shape)."""
         if mode not in ("linear", "spherical"):
@@ -219,8 +217,11 @@ class VAE(L.LightningModule):
             log.warning(
                 "%s: only %d of %d latent units are active (variance of the posterior mean > %g): "
                 "posterior collapse? (warning below eval.min_active_share=%g)",
-                split, int(values[f"{split}/active_units"]), self.latent_dim,
-                self.latent_usage[split].threshold, self.min_active_share,
+                split,
+                int(values[f"{split}/active_units"]),
+                self.latent_dim,
+                self.latent_usage[split].threshold,
+                self.min_active_share,
             )
 
     def on_validation_epoch_end(self):

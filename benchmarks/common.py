@@ -1,0 +1,63 @@
+"""Shared pieces of the benchmarks: the default config, timing, the machine's matmul throughput."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+import vaelab  # noqa: F401  (registers the config resolvers)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def default_config(*overrides: str):
+    """The config `python train.py` runs, with the logger off and paths in a scratch directory."""
+    scratch = RESULTS / "scratch"
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[f"paths.root_dir={ROOT}", f"paths.output_dir={scratch}", "logger=none", *overrides],
+        )
+
+
+def timed(fn: Callable[[], object], repeats: int = 3) -> dict[str, float]:
+    """Median and min/max wall time of `repeats` calls."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """The machine's float32 matrix-multiply throughput with torch, as GFLOP/s (best of repeats)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = min(timed(lambda: a @ b, repeats=1)["median_s"] for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def machine() -> dict[str, object]:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+
+
+def write(name: str, result: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
