@@ -6,12 +6,14 @@ Composes conf/train.yaml, runs vaelab.run.train, and returns the metric a sweep 
 import hydra
 from omegaconf import DictConfig
 
+from vaelab.errors import reported
 from vaelab.run import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    with reported():
+        metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric"))
 
 

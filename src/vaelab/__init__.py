@@ -26,9 +26,21 @@ def _array_shape(path: str, key: str | None = None) -> list[int]:
     return array_shape(path, key)
 
 
+def _run_dir(runs: str, ckpt_path: str | None, overrides) -> str:
+    from vaelab.rundir import run_dir
+
+    return run_dir(runs, ckpt_path, overrides)
+
+
 def register_resolvers() -> None:
-    """${vaelab.params_per_dim:<likelihood _target_>} and ${vaelab.array_shape:<path>,<key>}."""
-    for name, fn in (("vaelab.params_per_dim", _params_per_dim), ("vaelab.array_shape", _array_shape)):
+    """${vaelab.params_per_dim:<likelihood _target_>}, ${vaelab.array_shape:<path>,<key>} and
+    ${vaelab.run_dir:<runs folder>,<ckpt_path>,<overrides>}."""
+    resolvers = (
+        ("vaelab.params_per_dim", _params_per_dim),
+        ("vaelab.array_shape", _array_shape),
+        ("vaelab.run_dir", _run_dir),
+    )
+    for name, fn in resolvers:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 

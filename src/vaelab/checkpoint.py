@@ -38,13 +38,17 @@ def load_model(path: str | Path, overrides: list[str] | None = None) -> tuple[An
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
     model = instantiate(cfg.model)
+    load_weights(model, checkpoint, path, f" with {', '.join(overrides)}" if overrides else "")
+    model.run_info = checkpoint["vaelab"]
+    return model.eval(), cfg, checkpoint
+
+
+def load_weights(model, checkpoint: dict[str, Any], path: str | Path, context: str = "") -> None:
+    """Load a checkpoint's weights, or say clearly that they belong to a model of another shape."""
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
         detail = " ".join(str(err).split())[:400]
         raise ValueError(
-            f"ckpt_path={path}: its weights do not fit the model its config describes"
-            f"{' with ' + ', '.join(overrides) if overrides else ''}: {detail}"
+            f"ckpt_path={path}: its weights do not fit the model its config describes{context}: {detail}"
         ) from err
-    model.run_info = checkpoint["vaelab"]
-    return model.eval(), cfg, checkpoint

@@ -6,14 +6,17 @@ import copy
 import json
 import logging
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import vaelab
+from vaelab.checkpoint import load_weights, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,17 @@ def run_info(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def resume_checkpoint(ckpt_path: str | None, output_dir: Path, model) -> str | None:
+    """The checkpoint to resume from, checked before any data loads: it must exist, be readable
+    and hold weights of this model's shape. "last" is this run directory's last.ckpt (with
+    ckpt_path=last Hydra runs in the earlier run's directory: see vaelab.rundir)."""
+    if ckpt_path is None:
+        return None
+    path = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    load_weights(model, read_checkpoint(path), path)
+    return str(path)
+
+
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a dict-of-configs group (callbacks, logger); null entries are off."""
     if not group:
@@ -65,10 +79,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     info = run_info(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
+    provenance = {k: info[k] for k in ("vaelab_version", "git_commit")} | {"argv": sys.argv, "torch": torch.__version__}
+    (output_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     model.run_info = info
+    ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), output_dir, model)
     # Load the data now, so that a likelihood that cannot model it fails before training starts.
     datamodule.setup("fit")
     model.likelihood.check_data_range(*datamodule.data_range, where=f"the training data (data={cfg.data._target_})")
@@ -83,13 +100,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(hparams)
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        except FloatingPointError as err:
+            last = output_dir / "checkpoints" / "last.ckpt"
+            kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before"
+            raise FloatingPointError(f"{err}; training stopped, {kept}") from err
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         if cfg.get("test"):
             best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
             if not best:
                 log.warning("no best checkpoint was saved: testing the weights as they are")
-            for results in trainer.test(model, datamodule=datamodule, ckpt_path=best or None):
+            for results in trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True):
                 metrics.update(results)
             metrics.update({f"test/{k}": v for k, v in model.latent_report.get("test", {}).items()})
             metrics["best_checkpoint"] = best or None

@@ -26,8 +26,9 @@ class EpochOrder:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+    def generator(self, batch: int = -1) -> torch.Generator:
+        """The epoch's generator (batch=-1, for the order) or one batch's (for its transform)."""
+        return torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) * 1_000_003 + batch + 1)
 
     def indices(self) -> torch.Tensor:
         idx = torch.randperm(self.n, generator=self.generator()) if self.shuffle else torch.arange(self.n)
@@ -52,8 +53,12 @@ class TensorLoader:
 
     `sampler` and `batch_sampler` are the attribute names Lightning looks up on a loader
     (to call `set_epoch` and to tell whether it shuffles).
-    transform(x, generator) may change each batch (e.g. dynamic binarisation); it gets the
-    epoch's generator so that the result is reproducible.
+    transform(x, generator) may change each batch (e.g. dynamic binarisation); it gets a
+    generator seeded by (seed, epoch, batch index), so each batch is reproducible on its own.
+
+    `state_dict`/`load_state_dict` make it resumable in the middle of an epoch (Lightning
+    saves them in checkpoints): a resumed run continues with the very batches that the
+    interrupted run would have seen next.
     """
 
     def __init__(
@@ -67,6 +72,8 @@ class TensorLoader:
     ):
         self.x, self.y = x, y
         self.batch_sampler = None
+        self.yielded = 0  # batches handed out in the current pass
+        self.resume_at: tuple[int, int] | None = None  # (epoch, first batch) after load_state_dict
         self.batch_size, self.sampler, self.drop_last, self.transform = batch_size, sampler, drop_last, transform
 
     def __len__(self) -> int:
@@ -75,10 +82,23 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         idx = self.sampler.indices()
-        generator = self.sampler.generator()
-        for i in range(len(self)):
+        start = 0
+        if self.resume_at is not None and self.resume_at[0] == self.sampler.epoch:
+            start = self.resume_at[1]
+        self.resume_at = None
+        self.yielded = start
+        for i in range(start, len(self)):
             b = idx[i * self.batch_size : (i + 1) * self.batch_size]
             x = self.x[b]
             if self.transform is not None:
-                x = self.transform(x, generator)
+                x = self.transform(x, self.sampler.generator(i))
+            self.yielded = i + 1
             yield x, self.y[b]
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "yielded": self.yielded}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        # Lightning checkpoints after training on a batch and before fetching the next (a sized
+        # loader needs no look-ahead), so `yielded` batches are done: resume with the next one.
+        self.resume_at = (int(state["epoch"]), int(state["yielded"]))

@@ -62,8 +62,22 @@ def choose_mode(mode: str | None) -> str:
     return "online"
 
 
-def wandb_logger(save_dir: str, mode: str | None = None, **kwargs):
+def run_id(save_dir: str) -> str:
+    """The W&B run id of this run directory: made once, kept in wandb_run_id.txt, so that a run
+    resumed in the same directory (ckpt_path=last) continues the same W&B run."""
+    path = os.path.join(save_dir, "wandb_run_id.txt")
+    if os.path.isfile(path):
+        return open(path).read().strip()
+    import secrets
+
+    new = secrets.token_hex(4)
+    with open(path, "w") as f:
+        f.write(new + "\n")
+    return new
+
+
+def wandb_logger(save_dir: str, mode: str | None = None, id: str | None = None, **kwargs):
     from lightning.pytorch.loggers import WandbLogger
 
     os.makedirs(save_dir, exist_ok=True)
-    return WandbLogger(save_dir=save_dir, mode=choose_mode(mode), **kwargs)
+    return WandbLogger(save_dir=save_dir, mode=choose_mode(mode), id=id or run_id(save_dir), resume="allow", **kwargs)

@@ -48,6 +48,7 @@ class VAE(L.LightningModule):
         iw_rows_per_chunk: int = 4096,
         active_threshold: float = 0.01,
         min_active_share: float = 0.5,
+        check_finite: bool = True,
     ):
         super().__init__()
         if not beta >= 0:
@@ -56,6 +57,9 @@ class VAE(L.LightningModule):
             raise ValueError(f"model.latent_dim must be >= 1, got {latent_dim}")
         if int(num_iw_samples) < 1:
             raise ValueError(f"eval.num_samples must be >= 1, got {num_iw_samples}")
+        lr = getattr(optimizer, "keywords", {}).get("lr")
+        if lr is not None and not lr > 0:
+            raise ValueError(f"model.optimizer.lr must be > 0, got {lr}")
         self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
         self.data_shape = tuple(int(s) for s in data_shape)
         self.latent_dim = int(latent_dim)
@@ -72,6 +76,7 @@ class VAE(L.LightningModule):
         self.latent_usage = nn.ModuleDict({s: LatentUsage(self.latent_dim, active_threshold) for s in ("val", "test")})
         self.test_nll = NLL(num_dims=math.prod(self.data_shape) if self.is_image else None)
         self.min_active_share = float(min_active_share)
+        self.check_finite = bool(check_finite)
         #: Per-dimension latent statistics of the last validation/test: {"val": {...}, "test": {...}}.
         self.latent_report: dict[str, dict[str, list[float]]] = {}
         #: What built this model (resolved config, versions); stored in every checkpoint.
@@ -174,6 +179,9 @@ class VAE(L.LightningModule):
         x = batch[0]
         recon, kl, q = self._elbo(x)
         loss = (recon + self.current_beta() * kl).mean()  # the only reduction over the batch
+        if split == "train" and self.check_finite and not torch.isfinite(loss):
+            term = "reconstruction term (recon)" if not torch.isfinite(recon).all() else "KL term"
+            raise FloatingPointError(f"step {self.global_step}: the {term} of the loss is not finite")
         if split == "train":
             # Per-step batch values; val/test are exact split means from torchmetrics below.
             self.log_dict(
@@ -230,6 +238,16 @@ class VAE(L.LightningModule):
     def on_test_epoch_end(self):
         self._log_split("test", self.test_nll)
 
+    def on_after_backward(self) -> None:
+        if not self.check_finite:
+            return
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        norms = torch.stack(torch._foreach_norm(grads)) if grads else torch.zeros(0)
+        if not torch.isfinite(norms).all():
+            names = [n for n, p in self.named_parameters() if p.grad is not None]
+            bad = names[int((~torch.isfinite(norms)).nonzero()[0])]
+            raise FloatingPointError(f"step {self.global_step}: the gradient is not finite (first in {bad})")
+
     def configure_optimizers(self):
         if self.optimizer_factory is None:
             raise ValueError("model.optimizer is not set: give a partial optimizer config (see conf/model)")
@@ -240,6 +258,12 @@ class VAE(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["vaelab"] = self.run_info
+        # The random state, so that a resumed run draws the same noise as one never interrupted.
+        checkpoint["rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["rng_state"])
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
