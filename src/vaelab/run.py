@@ -13,10 +13,12 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import vaelab
 from vaelab.checkpoint import load_weights, read_checkpoint
+from vaelab.errors import root_cause
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +74,30 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit, then test the best checkpoint; returns the final metrics (also in metrics.json)."""
-    L.seed_everything(cfg.seed, workers=True)
+    """Fit, then test the best checkpoint; returns the final metrics (also in metrics.json).
+
+    status.json in the run directory says how the run ended: finished, or failed and why.
+    """
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        metrics = _train(cfg, output_dir)
+    except BaseException as err:
+        state = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        write_rank_zero(output_dir / "status.json", {"state": state, "error": str(root_cause(err))})
+        raise
+    write_rank_zero(output_dir / "status.json", {"state": "finished"})
+    return metrics
+
+
+def _train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
+    L.seed_everything(cfg.seed, workers=True)
     info = run_info(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
+    if rank_zero_only.rank == 0:
+        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
     provenance = {k: info[k] for k in ("vaelab_version", "git_commit")} | {"argv": sys.argv, "torch": torch.__version__}
-    (output_dir / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    write_rank_zero(output_dir / "provenance.json", provenance)
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
@@ -91,38 +108,45 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model.likelihood.check_data_range(*datamodule.data_range, where=f"the training data (data={cfg.data._target_})")
 
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False
-    )
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False)
     # The run config in the dashboard is the resolved Hydra config, plus where the code came from.
     hparams = {**resolved, "vaelab_version": info["vaelab_version"], "git_commit": info["git_commit"]}
     for logger in loggers:
         logger.log_hyperparams(hparams)
-
     try:
-        try:
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        except FloatingPointError as err:
-            last = output_dir / "checkpoints" / "last.ckpt"
-            kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before"
-            raise FloatingPointError(f"{err}; training stopped, {kept}") from err
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-        if cfg.get("test"):
-            best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-            if not best:
-                log.warning("no best checkpoint was saved: testing the weights as they are")
-            for results in trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True):
-                metrics.update(results)
-            metrics.update({f"test/{k}": v for k, v in model.latent_report.get("test", {}).items()})
-            metrics["best_checkpoint"] = best or None
-        if trainer.is_global_zero:
-            (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-            log.info("metrics: %s", json.dumps(metrics, indent=2, sort_keys=True))
-        finish_loggers(loggers, metrics, exit_code=0)
+        metrics = fit_and_test(cfg, trainer, model, datamodule, ckpt_path, output_dir)
     except BaseException:
         finish_loggers(loggers, {}, exit_code=1)
         raise
+    write_rank_zero(output_dir / "metrics.json", metrics)
+    log.info("metrics: %s", json.dumps(metrics, indent=2, sort_keys=True))
+    finish_loggers(loggers, metrics, exit_code=0)
     return metrics
+
+
+def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | None, output_dir: Path) -> dict[str, Any]:
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except FloatingPointError as err:
+        last = output_dir / "checkpoints" / "last.ckpt"
+        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before"
+        raise FloatingPointError(f"{err}; training stopped, {kept}") from err
+    metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    if cfg.get("test"):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if not best:
+            log.warning("no best checkpoint was saved: testing the weights as they are")
+        for results in trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True):
+            metrics.update(results)
+        metrics.update({f"test/{k}": v for k, v in model.latent_report.get("test", {}).items()})
+        metrics["best_checkpoint"] = best or None
+    return metrics
+
+
+def write_rank_zero(path: Path, content: dict[str, Any]) -> None:
+    """Write a JSON file once, from the first process (under DDP every process runs this code)."""
+    if rank_zero_only.rank == 0:
+        path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
 def finish_loggers(loggers: list[Any], metrics: dict[str, Any], exit_code: int) -> None:
