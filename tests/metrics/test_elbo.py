@@ -54,5 +54,5 @@ def test_nll_metric_and_bits_per_dim():
 
 
 def test_vae_test_nll_dims():
-    assert _mlp_vae().test_nll.num_dims == math.prod(IMG)
-    assert _mlp_vae(data_shape=[10], likelihood=Gaussian()).test_nll.num_dims is None
+    assert _mlp_vae().nll["test"].num_dims == math.prod(IMG)
+    assert _mlp_vae(data_shape=[10], likelihood=Gaussian()).nll["test"].num_dims is None

@@ -64,20 +64,47 @@ def choose_mode(mode: str | None) -> str:
 
 def run_id(save_dir: str) -> str:
     """The W&B run id of this run directory: made once, kept in wandb_run_id.txt, so that a run
-    resumed in the same directory (ckpt_path=last) continues the same W&B run."""
+    resumed in the same directory (ckpt_path=last) continues the same W&B run. Under a
+    `wandb agent` the agent's id (WANDB_RUN_ID) is the one to use."""
     path = os.path.join(save_dir, "wandb_run_id.txt")
     if os.path.isfile(path):
         return open(path).read().strip()
     import secrets
 
-    new = secrets.token_hex(4)
+    new = os.environ.get("WANDB_RUN_ID") or secrets.token_hex(4)
     with open(path, "w") as f:
         f.write(new + "\n")
     return new
 
 
-def wandb_logger(save_dir: str, mode: str | None = None, id: str | None = None, **kwargs):
+def sweep_context() -> tuple[str | None, list[str]]:
+    """(group, tags) from Hydra: in a multirun, the group is the sweep (task name and sweep
+    directory), so the dashboard groups its runs; the tags are the job's overrides."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None, []
+    hydra = HydraConfig.get()
+    tags = [o[:64] for o in hydra.overrides.task if not o.startswith(("paths.", "hydra."))]  # W&B: 64 chars a tag
+    if hydra.mode != RunMode.MULTIRUN:
+        return None, tags
+    return f"{hydra.job.name}-{os.path.basename(os.path.normpath(hydra.sweep.dir))}", tags
+
+
+def wandb_logger(
+    save_dir: str, mode: str | None = None, id: str | None = None, group: str | None = None, tags=(), **kwargs
+):
     from lightning.pytorch.loggers import WandbLogger
 
     os.makedirs(save_dir, exist_ok=True)
-    return WandbLogger(save_dir=save_dir, mode=choose_mode(mode), id=id or run_id(save_dir), resume="allow", **kwargs)
+    sweep_group, override_tags = sweep_context()
+    return WandbLogger(
+        save_dir=save_dir,
+        mode=choose_mode(mode),
+        id=id or run_id(save_dir),
+        resume="allow",
+        group=group or sweep_group,
+        tags=list(dict.fromkeys([*tags, *override_tags])),
+        **kwargs,
+    )

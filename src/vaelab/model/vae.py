@@ -49,6 +49,7 @@ class VAE(L.LightningModule):
         active_threshold: float = 0.01,
         min_active_share: float = 0.5,
         check_finite: bool = True,
+        val_iw_samples: int = 0,
     ):
         super().__init__()
         if not beta >= 0:
@@ -74,7 +75,9 @@ class VAE(L.LightningModule):
         self.register_buffer("prior_scale", torch.ones(self.latent_dim), persistent=False)
         self.metrics = nn.ModuleDict({s: ELBO(beta=self.beta) for s in ("val", "test")})
         self.latent_usage = nn.ModuleDict({s: LatentUsage(self.latent_dim, active_threshold) for s in ("val", "test")})
-        self.test_nll = NLL(num_dims=math.prod(self.data_shape) if self.is_image else None)
+        self.nll = nn.ModuleDict({s: NLL(num_dims=math.prod(self.data_shape) if self.is_image else None) for s in ("val", "test")})
+        # Importance samples for val/nll at every validation (0 = off): costs K decoder passes per image.
+        self.val_iw_samples = int(val_iw_samples)
         self.min_active_share = float(min_active_share)
         self.check_finite = bool(check_finite)
         #: Per-dimension latent statistics of the last validation/test: {"val": {...}, "test": {...}}.
@@ -94,14 +97,14 @@ class VAE(L.LightningModule):
 
     def encode(self, x: torch.Tensor) -> Distribution:
         """q(z|x): a diagonal Gaussian with batch shape (B,) and event shape (latent_dim,)."""
-        mu, logvar = self.encoder(x)
+        mu, logvar = (t.float() for t in self.encoder(x))  # float32 even under bf16 autocast
         logvar = logvar.clamp(*LOGVAR_RANGE)
         # Normal.rsample is the reparameterisation z = mu + exp(logvar / 2) * eps, eps ~ N(0, I).
         return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
 
     def decode(self, z: torch.Tensor) -> Distribution:
         """p(x|z) for z of shape (*batch, latent_dim): batch shape `batch`, event shape data_shape."""
-        params = self.decoder(z.reshape(-1, self.latent_dim))  # (N, P, *data_shape)
+        params = self.decoder(z.reshape(-1, self.latent_dim)).float()  # (N, P, *data_shape); float32 densities
         params = params.view(*z.shape[:-1], *params.shape[1:])
         return self.likelihood(params, event_dims=len(self.data_shape))
 
@@ -199,8 +202,9 @@ class VAE(L.LightningModule):
         else:
             self.metrics[split].update(recon, kl)
             self.latent_usage[split].update(q.base_dist.loc, 2 * q.base_dist.scale.log())
-            if split == "test":
-                self.test_nll.update(self.log_marginal(x))
+            k = self.num_iw_samples if split == "test" else self.val_iw_samples
+            if k > 0:
+                self.nll[split].update(self.log_marginal(x, k))
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -212,9 +216,12 @@ class VAE(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._shared_step(batch, "test")
 
-    def _log_split(self, split: str, *metrics) -> None:
+    def _log_split(self, split: str) -> None:
         values = {}
-        for metric in (self.metrics[split], self.latent_usage[split], *metrics):
+        metrics = [self.metrics[split], self.latent_usage[split]]
+        if split == "test" or self.val_iw_samples > 0:
+            metrics.append(self.nll[split])
+        for metric in metrics:
             values.update({f"{split}/{k}": v for k, v in metric.compute().items()})
             metric.reset()
         # Per-dimension vectors go to the report (metrics.json), scalars to the loggers.
@@ -236,7 +243,7 @@ class VAE(L.LightningModule):
         self._log_split("val")
 
     def on_test_epoch_end(self):
-        self._log_split("test", self.test_nll)
+        self._log_split("test")
 
     def on_after_backward(self) -> None:
         if not self.check_finite:

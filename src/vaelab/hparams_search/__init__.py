@@ -1,0 +1,1 @@
+"""Hyperparameter search: an Optuna sweeper that resumes an interrupted study."""
