@@ -38,8 +38,14 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     if (run_dir / "history.jsonl").is_file():
         rows = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines() if line.strip()]
         history = list({row["epoch"]: row for row in rows}.values())  # a resumed run may repeat an epoch
-    return {"dir": run_dir, "knobs": knobs, "metrics": metrics, "state": state,
-            "error": status.get("error", ""), "history": history}
+    return {
+        "dir": run_dir,
+        "knobs": knobs,
+        "metrics": metrics,
+        "state": state,
+        "error": status.get("error", ""),
+        "history": history,
+    }
 
 
 def find_runs(folders: list[Path]) -> list[dict[str, Any]]:
@@ -72,8 +78,14 @@ def write_tables(runs, knobs, metric, out: Path) -> None:
     rows = []
     for r in runs:
         values = [r["metrics"].get(c, "") for c in columns]
-        rows.append([str(r["dir"]), r["state"], *[r["knobs"].get(k, "") for k in knobs],
-                     *[f"{v:.4f}" if isinstance(v, float) else v for v in values]])
+        rows.append(
+            [
+                str(r["dir"]),
+                r["state"],
+                *[r["knobs"].get(k, "") for k in knobs],
+                *[f"{v:.4f}" if isinstance(v, float) else v for v in values],
+            ]
+        )
     with (out / "comparison.csv").open("w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

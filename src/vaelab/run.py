@@ -108,7 +108,9 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     model.likelihood.check_data_range(*datamodule.data_range, where=f"the training data (data={cfg.data._target_})")
 
     loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False
+    )
     # The run config in the dashboard is the resolved Hydra config, plus where the code came from.
     hparams = {**resolved, "vaelab_version": info["vaelab_version"], "git_commit": info["git_commit"]}
     for logger in loggers:

@@ -22,7 +22,9 @@ class MetricsHistory(L.Callback):
         if trainer.sanity_checking:
             return
         row = {"epoch": trainer.current_epoch, "step": trainer.global_step}
-        row |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(self.prefix) and v.numel() == 1}
+        row |= {
+            k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(self.prefix) and v.numel() == 1
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")

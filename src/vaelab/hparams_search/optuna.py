@@ -40,7 +40,9 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
                 # A sampler re-created with the same seed would propose the first trials again.
                 if done and hasattr(self.sampler, "reseed_rng"):
                     self.sampler.reseed_rng()
-                log.info("Resuming study %s: %d of %d trials done, %d to go", self.study_name, done, total, self.n_trials)
+                log.info(
+                    "Resuming study %s: %d of %d trials done, %d to go", self.study_name, done, total, self.n_trials
+                )
         if self.n_trials == 0:
             log.info("All %d trials of study %s are done", total, self.study_name)
             return

@@ -75,7 +75,9 @@ class VAE(L.LightningModule):
         self.register_buffer("prior_scale", torch.ones(self.latent_dim), persistent=False)
         self.metrics = nn.ModuleDict({s: ELBO(beta=self.beta) for s in ("val", "test")})
         self.latent_usage = nn.ModuleDict({s: LatentUsage(self.latent_dim, active_threshold) for s in ("val", "test")})
-        self.nll = nn.ModuleDict({s: NLL(num_dims=math.prod(self.data_shape) if self.is_image else None) for s in ("val", "test")})
+        self.nll = nn.ModuleDict(
+            {s: NLL(num_dims=math.prod(self.data_shape) if self.is_image else None) for s in ("val", "test")}
+        )
         # Importance samples for val/nll at every validation (0 = off): costs K decoder passes per image.
         self.val_iw_samples = int(val_iw_samples)
         self.min_active_share = float(min_active_share)

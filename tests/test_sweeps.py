@@ -1,0 +1,173 @@
+"""Sweeps (grid, Optuna, W&B, submitit), DDP and run comparison, each run for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from vaelab.compare import main as compare_main
+
+FAST = ["data=digits", "trainer.max_epochs=1", "eval.num_samples=4", "++callbacks.rich_progress_bar=null"]
+
+
+def train_cli(tmp_path: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    cmd = [sys.executable, "train.py", *args, f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}"]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def wandb_record(run_dir: Path) -> dict:
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    wandb = Path(sys.executable).parent / "wandb"
+    out = subprocess.run([wandb, "leet", "inspect", "--json", offline], capture_output=True, text=True, timeout=120)
+    summary = subprocess.run(
+        [wandb, "leet", "inspect", "--summary", "--json", offline], capture_output=True, text=True, timeout=120
+    )
+    return {"records": out.stdout, **json.loads(summary.stdout)}
+
+
+@pytest.mark.slow
+def test_grid_sweep_with_a_failing_job(tmp_path):
+    """Every job gets its own run directory and W&B run in the sweep's group; a job that fails is
+    recorded as failed and the others still finish; vaelab-compare then tabulates them."""
+    done = train_cli(tmp_path, "-m", *FAST, "model.beta=0.5,-1,2", "model.latent_dim=2,3", "logger=wandb")
+    assert done.returncode != 0  # Hydra reports the failure at the end of the sweep
+    (sweep,) = tmp_path.glob("train/multiruns/*")
+    jobs = sorted((p for p in sweep.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    assert len(jobs) == 6
+    states = {}
+    for job in jobs:
+        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+        status = json.loads((job / "status.json").read_text())
+        states[" ".join(o for o in overrides if o.startswith("model."))] = status["state"]
+        if "model.beta=-1" in overrides:
+            assert status["state"] == "failed" and "model.beta must be >= 0" in status["error"]
+            assert not (job / "metrics.json").exists()
+            continue
+        assert status["state"] == "finished"
+        metrics = json.loads((job / "metrics.json").read_text())
+        record = wandb_record(job)
+        assert f'"run_group":"train-{sweep.name}"' in record["records"]
+        assert {o for o in overrides if o.startswith("model.")} <= set(record["tags"])
+        assert record["summary"]["test/nll"] == pytest.approx(metrics["test/nll"], rel=1e-6)
+    assert sorted(states.values()).count("finished") == 4
+
+    assert compare_main([str(sweep), "--metric", "test/elbo", "--mode", "max"]) == 0
+    out = sweep / "comparison"
+    table = (out / "comparison.md").read_text()
+    assert "failed" in table and "model.beta must be >= 0" in table
+    rows = list(csv_rows(out / "comparison.csv"))
+    header, body = rows[0], rows[1:]
+    assert header[:4] == ["run", "state", "model.beta", "model.latent_dim"] and header[4] == "test/elbo"
+    elbos = [float(r[4]) for r in body if r[1] == "finished"]
+    assert elbos == sorted(elbos, reverse=True) and len(body) == 6  # best first, failed last
+    assert [r[1] for r in body[-2:]] == ["failed", "failed"]
+    for name in ("test_elbo_vs_model.beta.png", "test_elbo_vs_model.latent_dim.png", "val_curves.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def csv_rows(path: Path):
+    import csv
+
+    with path.open() as f:
+        yield from csv.reader(f)
+
+
+@pytest.mark.slow
+def test_optuna_search_resumes_its_study(tmp_path):
+    args = ["hparams_search=optuna", *FAST, "logger=none", "eval.val_num_samples=3"]
+    first = train_cli(tmp_path, *args, "hydra.sweeper.n_trials=2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    study_dir = tmp_path / "optuna" / "vae_search"
+    assert sorted(p.name for p in study_dir.glob("trial_*")) == ["trial_0", "trial_1"]
+    for trial in study_dir.glob("trial_*"):
+        assert "val/nll" in json.loads((trial / "metrics.json").read_text())
+    second = train_cli(tmp_path, *args, "hydra.sweeper.n_trials=3")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Resuming study vae_search: 2 of 3 trials done, 1 to go" in second.stdout + second.stderr
+    assert sorted(p.name for p in study_dir.glob("trial_*")) == ["trial_0", "trial_1", "trial_2"]
+    with sqlite3.connect(study_dir / "optuna.db") as db:
+        states = [s for (s,) in db.execute("select state from trials order by number")]
+    assert states == ["COMPLETE"] * 3
+    results = yaml.safe_load((study_dir / "optimization_results.yaml").read_text())
+    values = [json.loads((t / "metrics.json").read_text())["val/nll"] for t in study_dir.glob("trial_*")]
+    assert results["best_value"] == pytest.approx(min(values), rel=1e-5)
+
+
+def test_wandb_sweep_command_runs_as_an_agent_would(tmp_path):
+    """Expand sweeps/wandb.yaml's command the way `wandb agent` does and run it."""
+    sweep = yaml.safe_load((ROOT / "sweeps" / "wandb.yaml").read_text())
+    params = {}
+    for name, spec in sweep["parameters"].items():  # one point of the search space
+        params[name] = spec["values"][0] if "values" in spec else spec["min"]
+    macros = {
+        "${env}": ["/usr/bin/env"],
+        "${interpreter}": [sys.executable],
+        "${program}": [sweep["program"]],
+        "${args_no_hyphens}": [f"{k}={v}" for k, v in params.items()],
+    }
+    cmd = [part for word in sweep["command"] for part in macros.get(word, [word])]
+    assert not any(a.startswith("-") for a in cmd[2:])  # Hydra overrides, no dashes
+    cmd += [*FAST, f"paths.log_dir={tmp_path}", "logger=none"]
+    done = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_MODE": "offline"}
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = tmp_path.glob("wandb_sweep/runs/*")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["beta"] == params["model.beta"] and config["likelihood"]["_target_"].endswith("Bernoulli")
+    assert sweep["metric"]["name"] in json.loads((run / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
+    """Two gloo processes with batch 32 each = one process with batch 64: the same global batches
+    (each rank takes every other example of the epoch's permutation), gradients averaged by DDP.
+    The noise draws differ, so the test metrics agree within 2%, not exactly."""
+    common = [
+        "data=digits",
+        "logger=none",
+        "trainer.max_epochs=4",
+        "eval.num_samples=20",
+        "data.binarize=static",
+        "++callbacks.rich_progress_bar=null",
+    ]
+    single = train_cli(tmp_path / "one", *common, "data.batch_size=64")
+    ddp = train_cli(tmp_path / "two", *common, "trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=32")
+    assert single.returncode == 0 and ddp.returncode == 0, ddp.stderr[-3000:]
+    (one,) = (tmp_path / "one").glob("train/runs/*")
+    (two,) = (tmp_path / "two").glob("train/runs/*")
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (one, two))
+    for key in ("test/elbo", "test/nll", "test/recon"):
+        assert b[key] == pytest.approx(a[key], rel=0.02), key
+    assert a["test/elbo"] != b["test/elbo"]  # really two different runs
+    # Files written once, by rank zero: one metrics line per epoch, one set of pictures.
+    assert len((two / "history.jsonl").read_text().splitlines()) == 4
+    assert len(list((two / "images").glob("samples_epoch*.png"))) == 4
+
+
+def test_bf16_mixed_precision_on_cpu(cfg_factory):
+    from vaelab.run import train
+
+    cfg = cfg_factory("trainer.precision=bf16-mixed", "model=conv")
+    metrics = train(cfg)
+    assert all(v == v and abs(v) < 1e6 for k, v in metrics.items() if isinstance(v, float))
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path):
+    done = train_cli(tmp_path, "-m", "hydra/launcher=submitit_local", *FAST, "logger=none", "model.beta=1,2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    (sweep,) = tmp_path.glob("train/multiruns/*")
+    assert (sweep / ".submitit").is_dir()
+    for job in ("0", "1"):
+        assert json.loads((sweep / job / "status.json").read_text())["state"] == "finished"
+        assert "test/nll" in json.loads((sweep / job / "metrics.json").read_text())
