@@ -38,10 +38,12 @@ def parse(argv: list[str], options: dict[str, Any], usage: str) -> tuple[dict[st
     return values, overrides
 
 
-def run(main, argv: list[str] | None = None) -> int:
-    """Call main(argv); bad input becomes one line on stderr and exit code 2 (1 for other errors)."""
+def command(fn, options: dict[str, Any], usage: str, argv: list[str] | None = None) -> int:
+    """Run fn(**options, overrides=[...]) from `key=value` words: the body of a console script.
+    Bad input becomes one line on stderr and exit code 2 (usage) or 1 (a bad file or value)."""
     try:
-        main(sys.argv[1:] if argv is None else argv)
+        values, overrides = parse(sys.argv[1:] if argv is None else argv, options, usage.strip())
+        fn(**values, overrides=overrides)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

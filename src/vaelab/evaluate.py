@@ -93,11 +93,7 @@ def table(metrics: dict[str, Any], title: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    def run(args: list[str]) -> None:
-        options, overrides = cli.parse(args, OPTIONS, __doc__.strip())
-        evaluate(**options, overrides=overrides)
-
-    return cli.run(run, argv)
+    return cli.command(evaluate, OPTIONS, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -70,11 +70,7 @@ def sample(
 
 
 def main(argv: list[str] | None = None) -> int:
-    def run(args: list[str]) -> None:
-        options, overrides = cli.parse(args, OPTIONS, __doc__.strip())
-        sample(**options, overrides=overrides)
-
-    return cli.run(run, argv)
+    return cli.command(sample, OPTIONS, __doc__, argv)
 
 
 if __name__ == "__main__":
