@@ -39,4 +39,5 @@ clean:
 
 # Benchmarks (benchmarks/*.py): results as JSON in benchmarks/results/, a summary on stdout.
 bench: data
+	$(PY) -m benchmarks.training
 	$(PY) -m benchmarks.iw_nll

@@ -2,5 +2,6 @@
 
 from vaelab.callbacks.history import MetricsHistory
 from vaelab.callbacks.images import ImageGrids
+from vaelab.callbacks.throughput import Throughput
 
-__all__ = ["ImageGrids", "MetricsHistory"]
+__all__ = ["ImageGrids", "MetricsHistory", "Throughput"]

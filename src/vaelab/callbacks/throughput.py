@@ -1,0 +1,48 @@
+"""Training throughput: images per second of every training epoch, and when the first step began.
+
+Written to throughput.json in the run directory (rank zero) and logged as
+`train/images_per_s`. The benchmarks read it; a user can switch it on with
+`+callbacks.throughput=...` (see benchmarks/training.py) to see where time goes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+
+class Throughput(L.Callback):
+    def __init__(self, path: str):
+        self.path = Path(path)
+        self.first_step_time: float | None = None  # time.time() at the first training batch
+        self.epochs: list[dict[str, float]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.first_step_time is None:
+            self.first_step_time = time.time()
+        if batch_idx == 0:
+            self.start, self.images = time.perf_counter(), 0
+        self.images += len(batch[0])
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        # Validation runs inside the epoch in Lightning: turn it off to time training alone.
+        seconds = time.perf_counter() - self.start
+        self.epochs.append(
+            {
+                "epoch": trainer.current_epoch,
+                "images": self.images,
+                "seconds": seconds,
+                "images_per_s": self.images * trainer.world_size / seconds,
+            }
+        )
+        pl_module.log("train/images_per_s", self.epochs[-1]["images_per_s"], on_epoch=True)
+        self.write()
+
+    @rank_zero_only
+    def write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({"first_step_time": self.first_step_time, "epochs": self.epochs}, indent=2))
