@@ -55,6 +55,7 @@ class InMemoryDataModule(L.LightningDataModule):
         binarize: str = "none",
         seed: int = 0,
         shape: Sequence[int] | None = None,
+        on_device: bool = True,
     ):
         super().__init__()
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
@@ -66,6 +67,9 @@ class InMemoryDataModule(L.LightningDataModule):
         self.val_size, self.test_size = val_size, test_size
         self.binarize, self.seed = binarize, int(seed)
         self.shape = tuple(shape) if shape is not None else None
+        #: Keep the splits on the training device (a GPU): batches are then slices there, with
+        #: no host-to-device copy per step. On the CPU this changes nothing.
+        self.on_device = bool(on_device)
         self.splits: dict[str, Split] = {}
 
     def load(self) -> dict[str, Split]:
@@ -121,8 +125,11 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def loader(self, split: str, train: bool) -> TensorLoader:
         """Batches of `split`; train=True: shuffled, training batch size, dynamic binarisation."""
-        x, y = self.splits[split]
         trainer = self.trainer
+        if self.on_device and trainer is not None and trainer.strategy.root_device.type != "cpu":
+            device = trainer.strategy.root_device
+            self.splits[split] = tuple(t.to(device) for t in self.splits[split])  # once; later calls are no-ops
+        x, y = self.splits[split]
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         order = EpochOrder(len(x), shuffle=train, seed=self.seed, rank=rank, world_size=world, pad=train)
         return TensorLoader(

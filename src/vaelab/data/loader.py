@@ -26,9 +26,10 @@ class EpochOrder:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def generator(self, batch: int = -1) -> torch.Generator:
+    def generator(self, batch: int = -1, device: torch.device | str = "cpu") -> torch.Generator:
         """The epoch's generator (batch=-1, for the order) or one batch's (for its transform)."""
-        return torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) * 1_000_003 + batch + 1)
+        seed = (self.seed * 100_003 + self.epoch) * 1_000_003 + batch + 1
+        return torch.Generator(device=device).manual_seed(seed)
 
     def indices(self) -> torch.Tensor:
         idx = torch.randperm(self.n, generator=self.generator()) if self.shuffle else torch.arange(self.n)
@@ -87,11 +88,12 @@ class TensorLoader:
             start = self.resume_at[1]
         self.resume_at = None
         self.yielded = start
+        idx = idx.to(self.x.device)  # data kept on a GPU is indexed there: no copy to the host
         for i in range(start, len(self)):
             b = idx[i * self.batch_size : (i + 1) * self.batch_size]
             x = self.x[b]
             if self.transform is not None:
-                x = self.transform(x, self.sampler.generator(i))
+                x = self.transform(x, self.sampler.generator(i, self.x.device))
             self.yielded = i + 1
             yield x, self.y[b]
 
