@@ -184,27 +184,11 @@ class VAE(L.LightningModule):
         x = batch[0]
         recon, kl, q = self._elbo(x)
         loss = (recon + self.current_beta() * kl).mean()  # the only reduction over the batch
-        if split == "train" and self.check_finite and not torch.isfinite(loss):
-            term = "reconstruction term (recon)" if not torch.isfinite(recon).all() else "KL term"
-            raise FloatingPointError(f"step {self.global_step}: the {term} of the loss is not finite")
         if split == "train":
-            if (self.global_step + 1) % self.trainer.log_every_n_steps:
-                # Lightning sends step values to the loggers only every log_every_n_steps steps;
-                # logging in between costs a millisecond a step (a fifth of an MLP step) for nothing.
-                return loss
-            # Per-step batch values; val/test are exact split means from torchmetrics below.
-            self.log_dict(
-                {
-                    "train/loss": loss.detach(),
-                    "train/elbo": -(recon + kl).detach().mean(),
-                    "train/recon": recon.detach().mean(),
-                    "train/kl": kl.detach().mean(),
-                },
-                on_step=True,
-                on_epoch=False,
-                prog_bar=False,
-                batch_size=x.shape[0],
-            )
+            if self.check_finite and not torch.isfinite(loss):
+                term = "reconstruction term (recon)" if not torch.isfinite(recon).all() else "KL term"
+                raise FloatingPointError(f"step {self.global_step}: the {term} of the loss is not finite")
+            self._log_train_step(loss, recon, kl)
         else:
             self.metrics[split].update(recon, kl)
             self.latent_usage[split].update(q.base_dist.loc, 2 * q.base_dist.scale.log())
@@ -212,6 +196,20 @@ class VAE(L.LightningModule):
             if k > 0:
                 self.nll[split].update(self.log_marginal(x, k))
         return loss
+
+    def _log_train_step(self, loss: torch.Tensor, recon: torch.Tensor, kl: torch.Tensor) -> None:
+        """Per-step batch values (val/test are exact split means from torchmetrics instead)."""
+        # Lightning sends step values to the loggers only every log_every_n_steps steps;
+        # logging in between costs a millisecond a step (a fifth of an MLP step) for nothing.
+        if (self.global_step + 1) % self.trainer.log_every_n_steps:
+            return
+        values = {"loss": loss, "elbo": -(recon + kl).mean(), "recon": recon.mean(), "kl": kl.mean()}
+        self.log_dict(
+            {f"train/{k}": v.detach() for k, v in values.items()},
+            on_step=True,
+            on_epoch=False,
+            batch_size=recon.shape[0],
+        )
 
     def training_step(self, batch, batch_idx):
         return self._shared_step(batch, "train")
