@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -61,3 +62,28 @@ def write(name: str, result: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
+
+
+def vaelab_epoch(model: str, batch_limit: int | None, scratch: Path) -> dict[str, float]:
+    """One epoch of vaelab's training path (vaelab.run.train on the composed config, as
+    `python train.py` runs it, logger and validation off), after a warm-up epoch: the
+    Throughput callback's record (images, seconds, images_per_s)."""
+    from vaelab.run import train
+
+    out = scratch / f"vaelab_{model}"
+    shutil.rmtree(out, ignore_errors=True)
+    cfg = default_config(
+        f"model={model}",
+        "trainer.max_epochs=2",
+        "trainer.limit_val_batches=0",
+        "test=false",
+        "++callbacks.rich_progress_bar=null",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "+callbacks.throughput._target_=vaelab.callbacks.Throughput",
+        f"+callbacks.throughput.path={out}/throughput.json",
+        f"paths.output_dir={out}",
+        f"trainer.limit_train_batches={batch_limit or 'null'}",
+    )
+    train(cfg)
+    return json.loads((out / "throughput.json").read_text())["epochs"][-1]

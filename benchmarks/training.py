@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 
-from benchmarks.common import ROOT, default_config, machine, write
+from benchmarks.common import ROOT, default_config, machine, vaelab_epoch, write
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -103,30 +103,6 @@ def torchvision_batches(batch_size: int):
     return batches, root
 
 
-def run_vaelab(model: str, batch_limit: int | None, scratch: Path) -> float:
-    """vaelab's training path (vaelab.run.train on the composed config, as `python train.py`
-    runs it, logger and validation off): images/s of the second epoch, the first warms up."""
-    from vaelab.run import train
-
-    out = scratch / f"vaelab_{model}"
-    shutil.rmtree(out, ignore_errors=True)
-    cfg = default_config(
-        f"model={model}",
-        "trainer.max_epochs=2",
-        "trainer.limit_val_batches=0",
-        "test=false",
-        "++callbacks.rich_progress_bar=null",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "+callbacks.throughput._target_=vaelab.callbacks.Throughput",
-        f"+callbacks.throughput.path={out}/throughput.json",
-        f"paths.output_dir={out}",
-        f"trainer.limit_train_batches={batch_limit or 'null'}",
-    )
-    train(cfg)
-    return json.loads((out / "throughput.json").read_text())["epochs"][-1]["images_per_s"]
-
-
 # A small launcher process runs the command and reports its peak RSS: measured from this
 # (large) process, the child's ru_maxrss would include the pages it shares before exec.
 PEAK_RSS = (
@@ -183,7 +159,7 @@ def main() -> None:
             # Interleaved repeats: this machine's speed drifts by 10-20% over minutes, so each
             # ratio compares measurements taken side by side.
             for _ in range(args.repeats):
-                rates["vaelab"].append(run_vaelab(model, limit, scratch))
+                rates["vaelab"].append(vaelab_epoch(model, limit, scratch)["images_per_s"])
                 rates["hand"].append(run_hand_loop(cfg_model, in_memory_batches(x_train, batch), limit))
                 rates["conventional"].append(run_hand_loop(cfg_model, tv_batches, limit))
             over_hand = [v / h for v, h in zip(rates["vaelab"], rates["hand"])]

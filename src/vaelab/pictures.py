@@ -29,15 +29,23 @@ def reconstructions(model, x: torch.Tensor) -> torch.Tensor:
 
 def samples(model, z: torch.Tensor) -> torch.Tensor:
     """Decoded prior draws z (N, L), in a square-ish grid."""
-    out = model.decode(z.to(model.device)).mean
-    return _grid(out, nrow=max(1, int(len(z) ** 0.5)))
+    return sample_grid(model.decode(z.to(model.device)).mean)
+
+
+def sample_grid(images: torch.Tensor) -> torch.Tensor:
+    """Images (N, C, H, W) in a square-ish grid."""
+    return _grid(images, nrow=max(1, int(len(images) ** 0.5)))
 
 
 def interpolations(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 10, mode: str = "linear") -> torch.Tensor:
     """One row per pair: x_a, the decoded path from its encoding to x_b's, x_b."""
-    path = model.interpolate(x_a, x_b, steps=steps, mode=mode).to(x_a)  # (P, steps, C, H, W)
-    rows = torch.cat([x_a[:, None], path, x_b[:, None]], dim=1)
-    return _grid(rows.flatten(0, 1), nrow=steps + 2)
+    return interpolation_grid(x_a, model.interpolate(x_a, x_b, steps=steps, mode=mode), x_b)
+
+
+def interpolation_grid(x_a: torch.Tensor, path: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
+    """Rows of x_a, its path (P, steps, C, H, W), x_b."""
+    rows = torch.cat([x_a[:, None], path.to(x_a), x_b[:, None]], dim=1)
+    return _grid(rows.flatten(0, 1), nrow=path.shape[1] + 2)
 
 
 def traversals(

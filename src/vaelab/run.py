@@ -103,7 +103,10 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     model = instantiate(cfg.model)
     model.run_info = info
     ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), output_dir, model)
-    # Load the data now, so that a likelihood that cannot model it fails before training starts.
+    # Get and load the data now, so that a likelihood that cannot model it fails before training
+    # starts. Only the first process downloads; under DDP the others start after it got here.
+    if rank_zero_only.rank == 0:
+        datamodule.prepare_data()
     datamodule.setup("fit")
     model.likelihood.check_data_range(*datamodule.data_range, where=f"the training data (data={cfg.data._target_})")
 

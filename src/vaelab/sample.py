@@ -48,7 +48,7 @@ def sample(
             np.save(out / "samples.npy", x.numpy().astype(np.float32))
             written.append(out / "samples.npy")
             if model.is_image:
-                written += pictures.save({"samples": pictures.samples(model, z)}, out)
+                written += pictures.save({"samples": pictures.sample_grid(x)}, out)
         else:
             datamodule = instantiate(cfg.data)
             datamodule.setup("test")
@@ -62,7 +62,7 @@ def sample(
                 np.save(out / f"interpolations_{mode}.npy", path.numpy().astype(np.float32))
                 written.append(out / f"interpolations_{mode}.npy")
                 if model.is_image:
-                    grid = pictures.interpolations(model, x_a, x_b, steps=steps, mode=mode)
+                    grid = pictures.interpolation_grid(x_a, path, x_b)
                     written += pictures.save({f"interpolations_{mode}": grid}, out)
     for path in written:
         print(path)

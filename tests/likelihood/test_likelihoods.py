@@ -189,7 +189,9 @@ def test_bernoulli_is_not_a_density_on_grey_levels():
 
 @pytest.mark.parametrize("shape", DATA_SHAPES)
 @pytest.mark.parametrize("scale", [0.1, 1.0, 2.5])
-@pytest.mark.parametrize("cls, reference", [(Gaussian, stats.norm), (Laplace, stats.laplace)], ids=["gaussian", "laplace"])
+@pytest.mark.parametrize(
+    "cls, reference", [(Gaussian, stats.norm), (Laplace, stats.laplace)], ids=["gaussian", "laplace"]
+)
 def test_fixed_scale_location_families(shape, scale, cls, reference):
     rng = _rng(4)
     mu = rng.normal(size=(B, 1, *shape))

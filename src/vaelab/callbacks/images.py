@@ -43,11 +43,11 @@ class ImageGrids(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or "val" not in self.inputs or not pl_module.is_image:
             return
-        with _eval_mode(pl_module), torch.no_grad():
-            grids = {
-                "reconstructions": pictures.reconstructions(pl_module, self.inputs["val"].to(pl_module.device)),
-                "samples": pictures.samples(pl_module, self.prior_draws(pl_module.latent_dim)),
-            }
+        # Lightning's evaluation hooks run with the module in eval mode and without gradients.
+        grids = {
+            "reconstructions": pictures.reconstructions(pl_module, self.inputs["val"].to(pl_module.device)),
+            "samples": pictures.samples(pl_module, self.prior_draws(pl_module.latent_dim)),
+        }
         pictures.save(grids, self.dirpath, suffix=f"_epoch{trainer.current_epoch:03d}")
         pictures.log_images(trainer.loggers, grids, "val", trainer.global_step)
 
@@ -58,8 +58,7 @@ class ImageGrids(L.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         self._keep_inputs("test", batch, batch_idx)
         if sum(len(m) for m, _ in self.encodings) < self.max_encodings:
-            with torch.no_grad():
-                self.encodings.append((pl_module.encode(batch[0]).mean.cpu(), batch[1].cpu()))
+            self.encodings.append((pl_module.encode(batch[0]).mean.cpu(), batch[1].cpu()))
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -68,27 +67,13 @@ class ImageGrids(L.Callback):
         mu = torch.cat([m for m, _ in self.encodings])
         labels = torch.cat([y for _, y in self.encodings])
         kl_per_dim = pl_module.latent_report["test"]["kl_per_dim"]
-        with _eval_mode(pl_module):
-            grids = pictures.evaluation_pictures(
-                pl_module,
-                self.inputs["test"].to(pl_module.device),
-                mu,
-                labels,
-                kl_per_dim,
-                self.prior_draws(pl_module.latent_dim),
-            )
+        grids = pictures.evaluation_pictures(
+            pl_module,
+            self.inputs["test"].to(pl_module.device),
+            mu,
+            labels,
+            kl_per_dim,
+            self.prior_draws(pl_module.latent_dim),
+        )
         pictures.save(grids, self.dirpath, suffix="_test")
         pictures.log_images(trainer.loggers, grids, "test", trainer.global_step)
-
-
-class _eval_mode:
-    """Evaluate a module in eval mode, then restore its mode."""
-
-    def __init__(self, module: torch.nn.Module):
-        self.module, self.was_training = module, module.training
-
-    def __enter__(self):
-        self.module.eval()
-
-    def __exit__(self, *exc):
-        self.module.train(self.was_training)

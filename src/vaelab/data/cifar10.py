@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaelab.data.base import InMemoryDataModule, Split
+from vaelab.data.base import Split
+from vaelab.data.files import FileDataModule
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
@@ -47,56 +48,36 @@ def to_split(records: np.ndarray) -> Split:
     return x, torch.from_numpy(records[:, 0].astype(np.int64))
 
 
-class CIFAR10(InMemoryDataModule):
+class CIFAR10(FileDataModule):
     """Krizhevsky's 32x32 colour images, 10 classes: 50k train (5k held out for validation) / 10k test.
 
     Looks in `data_dir` and `data_dir/cifar-10-batches-bin`; downloads the binary archive
     into `data_dir` only when neither holds the files.
     """
 
+    files = FILES["train"] + FILES["test"]
+
     def __init__(self, data_dir: str, download: bool = True, **kwargs):
         kwargs.setdefault("val_size", 5000)
-        super().__init__(**kwargs)
-        self.data_dir = Path(data_dir).expanduser()
-        self.download = download
+        super().__init__(data_dir, download, **kwargs)
 
     @property
     def dirs(self) -> list[Path]:
         return [self.data_dir, self.data_dir / FOLDER]
 
-    def find(self, name: str) -> Path | None:
-        return next((d / name for d in self.dirs if (d / name).is_file()), None)
-
-    def missing(self) -> list[str]:
-        return [name for names in FILES.values() for name in names if self.find(name) is None]
-
-    def prepare_data(self) -> None:
-        if not self.missing() or not self.download:
-            return
+    def fetch(self) -> None:
         from torchvision.datasets.utils import download_and_extract_archive
 
-        try:
-            download_and_extract_archive(URL, download_root=str(self.data_dir), md5=MD5)
-        except Exception as err:  # no network, mirror down, bad checksum, ...: the error below says what to do
-            self.download_error = f"{type(err).__name__}: {err}"
+        download_and_extract_archive(URL, download_root=str(self.data_dir), md5=MD5)
+
+    def how_to_get(self, missing: list[str]) -> list[str]:
+        return [
+            f"download {URL} (the binary version, not the python one), and extract it into "
+            f"data.data_dir={self.data_dir} (tar xzf cifar-10-binary.tar.gz -C {self.data_dir})"
+        ]
 
     def load(self) -> dict[str, Split]:
-        missing = self.missing()
-        if missing:
-            tried = getattr(self, "download_error", None)
-            raise FileNotFoundError(
-                f"data={self.name}: files not found ({', '.join(missing)}). "
-                f"Looked in: {', '.join(map(str, self.dirs))}. "
-                + (
-                    f"Download failed ({tried}). "
-                    if tried
-                    else "Download is off (data.download=false). "
-                    if not self.download
-                    else "Download was not attempted (prepare_data not run) or did not yield them. "
-                )
-                + f"To get them: download {URL} (the binary version, not the python one), "
-                f"and extract it into data.data_dir={self.data_dir} (tar xzf cifar-10-binary.tar.gz -C {self.data_dir})."
-            )
+        self.require_files()
         # Concatenate the bytes before converting: float32 is 4x the size, so convert only once.
         return {
             split: to_split(np.concatenate([read_records(self.find(name)) for name in names]))

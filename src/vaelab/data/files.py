@@ -1,0 +1,65 @@
+"""Data sets read from files: found on disk, else downloaded, else an error that says how to get them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vaelab.data.base import InMemoryDataModule
+
+
+class FileDataModule(InMemoryDataModule):
+    """Subclasses set `files`, and implement `fetch` (the download) and `how_to_get`."""
+
+    #: The files the data set needs, each looked for in every one of `dirs`.
+    files: tuple[str, ...] = ()
+
+    def __init__(self, data_dir: str, download: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.data_dir = Path(data_dir).expanduser()
+        self.download = download
+        self.download_error: str | None = None  # why prepare_data could not download, for the error message
+
+    @property
+    def dirs(self) -> list[Path]:
+        return [self.data_dir]
+
+    def names(self, file: str) -> tuple[str, ...]:
+        """The names `file` may have on disk, in order of preference."""
+        return (file,)
+
+    def find(self, file: str) -> Path | None:
+        return next((d / n for d in self.dirs for n in self.names(file) if (d / n).is_file()), None)
+
+    def missing(self) -> list[str]:
+        return [f for f in self.files if self.find(f) is None]
+
+    def fetch(self) -> None:
+        """Download the files into `data_dir`."""
+        raise NotImplementedError
+
+    def how_to_get(self, missing: list[str]) -> list[str]:
+        """Ways for a user to get the missing files, for the error message."""
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        if not self.missing() or not self.download:
+            return
+        try:
+            self.fetch()
+        except Exception as err:  # no network, mirror down, bad checksum, ...: require_files says what to do
+            self.download_error = f"{type(err).__name__}: {err}"
+
+    def require_files(self) -> None:
+        missing = self.missing()
+        if not missing:
+            return
+        if self.download_error:
+            why = f"Download failed ({self.download_error}). "
+        elif not self.download:
+            why = "Download is off (data.download=false). "
+        else:
+            why = "Download was not attempted (prepare_data not run) or did not yield them. "
+        raise FileNotFoundError(
+            f"data={self.name}: files not found ({', '.join(missing)}). "
+            f"Looked in: {', '.join(map(str, self.dirs))}. {why}To get them: {'; or '.join(self.how_to_get(missing))}."
+        )
