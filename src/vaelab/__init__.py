@@ -27,18 +27,29 @@ def _array_shape(path: str, key: str | None = None) -> list[int]:
 
 
 def _run_dir(runs: str, ckpt_path: str | None, overrides) -> str:
+    from vaelab.errors import reported
     from vaelab.rundir import run_dir
 
-    return run_dir(runs, ckpt_path, overrides)
+    # Hydra resolves this before the job starts, outside train.py's own error handling:
+    # report a bad log_dir or a missing earlier run here, in the same one line.
+    with reported():
+        return run_dir(runs, ckpt_path, overrides)
+
+
+def _record_dir(run_dir: str) -> str:
+    from vaelab.rundir import record_dir
+
+    return record_dir(run_dir)
 
 
 def register_resolvers() -> None:
-    """${vaelab.params_per_dim:<likelihood _target_>}, ${vaelab.array_shape:<path>,<key>} and
-    ${vaelab.run_dir:<runs folder>,<ckpt_path>,<overrides>}."""
+    """${vaelab.params_per_dim:<likelihood _target_>}, ${vaelab.array_shape:<path>,<key>},
+    ${vaelab.run_dir:<runs folder>,<ckpt_path>,<overrides>} and ${vaelab.record_dir:<run dir>}."""
     resolvers = (
         ("vaelab.params_per_dim", _params_per_dim),
         ("vaelab.array_shape", _array_shape),
         ("vaelab.run_dir", _run_dir),
+        ("vaelab.record_dir", _record_dir),
     )
     for name, fn in resolvers:
         if not OmegaConf.has_resolver(name):

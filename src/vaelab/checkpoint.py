@@ -1,22 +1,36 @@
-"""Rebuild a trained model from its checkpoint alone.
+"""Rebuild a trained model from its checkpoint alone, trusting nothing in the file.
 
-Every vaelab checkpoint stores the resolved config that built its model (see
-`VAE.on_save_checkpoint`), so the model is re-instantiated from that config and the
-weights are loaded into it. Loading uses `torch.load(weights_only=True)`: tensors and
-plain containers only, never arbitrary pickled objects.
+Every vaelab checkpoint stores the config that built its model (see `VAE.on_save_checkpoint`).
+A checkpoint is data from anywhere, so reading one:
+- `torch.load(weights_only=True)`: tensors and plain containers only, never pickled objects;
+- the stored config may call no resolver but `vaelab.params_per_dim` (which itself accepts only
+  vaelab's likelihoods): no environment reads, no file or directory access at resolution;
+- every `_target_` in it must be on vaelab's list (vaelab.config.targets), checked over the
+  whole resolved tree before anything is instantiated;
+- its settings and the load-time overrides must pass the schema (vaelab.config.schema);
+  an override of a key the config does not have is refused, not ignored.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from vaelab.config import schema, targets
+
+# Interpolations in a stored config may reference other keys (${model.latent_dim}) and call this only.
+SAFE_RESOLVERS = ("vaelab.params_per_dim",)
+RESOLVER_CALL = re.compile(r"\$\{\s*([^\s:}{]+)\s*:")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dict, after checking it is a vaelab checkpoint whose config calls no unsafe resolver."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path={path}: no such file")
@@ -26,18 +40,69 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"ckpt_path={path}: not a readable checkpoint ({type(err).__name__}: {err})") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
-    if not isinstance(checkpoint.get("vaelab"), dict) or "config" not in checkpoint["vaelab"]:
+    if not isinstance(checkpoint.get("vaelab"), dict) or not isinstance(checkpoint["vaelab"].get("config"), dict):
         raise ValueError(f"ckpt_path={path}: holds no vaelab config, so the model cannot be rebuilt from it")
+    _refuse_resolvers(checkpoint["vaelab"]["config"], f"ckpt_path={path}")
     return checkpoint
+
+
+def _refuse_resolvers(tree: Any, source: str, where: str = "") -> None:
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            _refuse_resolvers(value, source, f"{where}.{key}" if where else str(key))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            _refuse_resolvers(value, source, f"{where}[{i}]")
+    elif isinstance(tree, str):
+        for name in RESOLVER_CALL.findall(tree):
+            if name not in SAFE_RESOLVERS:
+                raise targets.RefusedTarget(
+                    f"{source}: refused: {where} calls the resolver {name!r}; a checkpoint's config may call "
+                    f"only {', '.join(SAFE_RESOLVERS)}"
+                )
+
+
+def stored_config(checkpoint: dict[str, Any], path: str | Path, overrides: list[str] = ()) -> DictConfig:
+    """The checkpoint's config with `key=value` overrides applied, checked: only known keys,
+    only allowed targets, every value in its schema's range."""
+    source = f"ckpt_path={path}"
+    # The targets as written, then (below) as resolved: a config that does not even resolve
+    # is still refused for what it names.
+    targets.check(checkpoint["vaelab"]["config"], source)
+    try:
+        cfg = OmegaConf.create(checkpoint["vaelab"]["config"])
+    except (OmegaConfBaseException, ValueError) as err:
+        raise ValueError(f"{source}: its stored config is not readable ({' '.join(str(err).split())})") from None
+    OmegaConf.set_struct(cfg, True)  # an override of a key the config lacks is an error, not a new key
+    for override in overrides:
+        cfg = _apply(cfg, override)
+    targets.check(OmegaConf.to_container(cfg, resolve=True), source)
+    schema.validate(cfg, source=f"{source}: ")
+    return cfg
+
+
+def _apply(cfg: DictConfig, override: str) -> DictConfig:
+    key, sep, _ = override.partition("=")
+    if not sep:
+        raise ValueError(f"{override!r}: overrides are key=value")
+    try:
+        return OmegaConf.merge(cfg, OmegaConf.from_dotlist([override]))
+    except OmegaConfBaseException as err:
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        known = list(node.keys()) if isinstance(node, DictConfig) else []
+        close = difflib.get_close_matches(leaf, known, n=1)
+        hint = f"; did you mean {parent + '.' if parent else ''}{close[0]}?" if close else ""
+        if leaf not in known:
+            raise ValueError(f"{override}: the checkpoint's config has no setting {key}{hint}") from None
+        raise ValueError(f"{override}: {' '.join(str(err).split()[:20])}") from None
 
 
 def load_model(path: str | Path, overrides: list[str] | None = None) -> tuple[Any, DictConfig, dict[str, Any]]:
     """(model in eval mode, its config with `overrides` applied, the checkpoint dict)."""
     checkpoint = read_checkpoint(path)
-    cfg = OmegaConf.create(checkpoint["vaelab"]["config"])
-    if overrides:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
-    model = instantiate(cfg.model)
+    cfg = stored_config(checkpoint, path, list(overrides or ()))
+    model = targets.instantiate(cfg.model, source=f"ckpt_path={path}", path="model")
     load_weights(model, checkpoint, path, f" with {', '.join(overrides)}" if overrides else "")
     model.run_info = checkpoint["vaelab"]
     return model.eval(), cfg, checkpoint

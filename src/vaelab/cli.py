@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from vaelab.errors import report
+
 
 class UsageError(ValueError):
     pass
@@ -40,14 +42,17 @@ def parse(argv: list[str], options: dict[str, Any], usage: str) -> tuple[dict[st
 
 def command(fn, options: dict[str, Any], usage: str, argv: list[str] | None = None) -> int:
     """Run fn(**options, overrides=[...]) from `key=value` words: the body of a console script.
-    Bad input becomes one line on stderr and exit code 2 (usage) or 1 (a bad file or value)."""
+    Bad usage is one line and exit code 2; anything else follows vaelab.errors.report."""
     try:
         values, overrides = parse(sys.argv[1:] if argv is None else argv, options, usage.strip())
-        fn(**values, overrides=overrides)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    try:
+        fn(**values, overrides=overrides)
+    except (Exception, KeyboardInterrupt) as err:
+        code = report(err)
+        if code is None:
+            raise
+        return code
     return 0

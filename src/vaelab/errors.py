@@ -15,14 +15,24 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
+
+class DiskFullError(OSError):
+    """A write failed for lack of space; the message names the file (see vaelab.io)."""
+
+
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError, DiskFullError)
 
 
 def root_cause(err: BaseException) -> BaseException:
-    """Hydra's instantiate wraps errors (InstantiationException); the user needs the original."""
-    while type(err).__name__ == "InstantiationException" and err.__cause__ is not None:
-        err = err.__cause__
-    return err
+    """Hydra's instantiate and OmegaConf's resolvers wrap errors; the user needs the original."""
+    while True:
+        name = type(err).__name__
+        if name == "InstantiationException" and err.__cause__ is not None:
+            err = err.__cause__
+        elif name == "InterpolationResolutionError" and err.__context__ is not None:
+            err = err.__context__  # OmegaConf re-raises a resolver's error inside its except block
+        else:
+            return err
 
 
 def _in_multirun() -> bool:
@@ -32,13 +42,36 @@ def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def report(err: BaseException) -> int | None:
+    """The one error policy of every vaelab command: a user error or an interruption is printed as
+    one line and gives the exit code (1, or 130 for Ctrl-C); anything else gives None, to be
+    re-raised with its traceback (as is everything under HYDRA_FULL_ERROR=1 or in a Hydra
+    multirun, whose launcher must see the failure to record the job as failed)."""
+    cause = root_cause(err)
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" or _in_multirun():
+        return None
+    if isinstance(cause, KeyboardInterrupt):
+        print("interrupted: run the same command again with ckpt_path=last to resume", file=sys.stderr)
+        return 130
+    if isinstance(cause, USER_ERRORS):
+        print(f"error: {cause}", file=sys.stderr)
+        return 1
+    if type(cause).__module__.startswith("omegaconf"):
+        # A config that does not resolve (a missing key, a broken interpolation): OmegaConf's
+        # message, first line, and the key it was resolving.
+        key = getattr(cause, "full_key", None)
+        print(f"error: {key + ': ' if key else ''}{str(cause).splitlines()[0]}", file=sys.stderr)
+        return 1
+    return None
+
+
 @contextmanager
 def reported() -> Iterator[None]:
+    """Run a command's body under `report`: a user error ends the process with one line."""
     try:
         yield
-    except Exception as err:
-        cause = root_cause(err)
-        if not isinstance(cause, USER_ERRORS) or os.environ.get("HYDRA_FULL_ERROR") == "1" or _in_multirun():
+    except (Exception, KeyboardInterrupt) as err:
+        code = report(err)
+        if code is None:
             raise
-        print(f"error: {cause}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(code) from None

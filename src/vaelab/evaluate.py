@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.utils import instantiate
 from lightning.pytorch.callbacks import RichProgressBar
 
 from vaelab import cli
 from vaelab.callbacks import ImageGrids
 from vaelab.checkpoint import load_model
+from vaelab.config import targets
+from vaelab.config.schema import available_accelerator
+from vaelab.io import make_dir
 
 OPTIONS = {
     "ckpt_path": "???",
@@ -54,13 +56,17 @@ def evaluate(
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples must be a whole number >= 1, got {num_samples!r}")
+    try:
+        available_accelerator(accelerator)
+    except ValueError as err:
+        raise ValueError(f"accelerator={accelerator}: {err}") from None
     model, cfg, _ = load_model(ckpt_path, list(overrides))
     model.num_iw_samples = num_samples
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = instantiate(cfg.data)
+    datamodule = targets.instantiate(cfg.data, path="data")
     datamodule.setup("test")
     out = Path(output_dir) if output_dir else default_output_dir(ckpt_path, split, num_samples)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out, "output_dir")
 
     callbacks: list[L.Callback] = [RichProgressBar()]
     if pictures:

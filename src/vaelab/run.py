@@ -7,18 +7,21 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import vaelab
-from vaelab.checkpoint import load_weights, read_checkpoint
+from vaelab.checkpoint import load_weights, read_checkpoint, stored_config
+from vaelab.config import schema, targets
 from vaelab.errors import root_cause
+from vaelab.io import make_dir, write_json, write_text
+from vaelab.resume import check_resumable
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +58,28 @@ def run_info(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def resume_checkpoint(ckpt_path: str | None, output_dir: Path, model) -> str | None:
-    """The checkpoint to resume from, checked before any data loads: it must exist, be readable
-    and hold weights of this model's shape. "last" is this run directory's last.ckpt (with
-    ckpt_path=last Hydra runs in the earlier run's directory: see vaelab.rundir)."""
+def resume_path(cfg: DictConfig, output_dir: Path) -> Path | None:
+    """The checkpoint to resume from: ckpt_path, where "last" is this run directory's last.ckpt
+    (with ckpt_path=last Hydra runs in the earlier run's directory: see vaelab.rundir)."""
+    ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is None:
         return None
-    path = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
-    load_weights(model, read_checkpoint(path), path)
-    return str(path)
+    return output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
 
 
-def instantiate_all(group: DictConfig | None) -> list[Any]:
+def check_resume(cfg: DictConfig, path: Path, model) -> None:
+    """Before any data loads: the checkpoint is readable, trustworthy, was made by the same
+    settings (bar those a resume may change) and holds weights of this model's shape."""
+    checkpoint = read_checkpoint(path)
+    check_resumable(stored_config(checkpoint, path), cfg, path)
+    load_weights(model, checkpoint, path)
+
+
+def instantiate_all(group: DictConfig | None, name: str) -> list[Any]:
     """Instantiate every entry of a dict-of-configs group (callbacks, logger); null entries are off."""
     if not group:
         return []
-    return [instantiate(c) for c in group.values() if c is not None and "_target_" in c]
+    return [targets.instantiate(c, path=f"{name}.{k}") for k, c in group.items() if c is not None and "_target_" in c]
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -78,48 +87,74 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     status.json in the run directory says how the run ended: finished, or failed and why.
     """
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = make_dir(cfg.paths.output_dir, "paths.output_dir")
+    status = output_dir / "status.json"
     try:
-        metrics = _train(cfg, output_dir)
+        model, ckpt_path = preflight(cfg, output_dir)
     except BaseException as err:
-        state = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        write_rank_zero(output_dir / "status.json", {"state": state, "error": str(root_cause(err))})
+        # A refused resume leaves the record of the run it would have continued as it was.
+        if not (cfg.get("ckpt_path") and status.is_file()):
+            record_failure(status, err)
         raise
-    write_rank_zero(output_dir / "status.json", {"state": "finished"})
+    try:
+        metrics = _train(cfg, output_dir, model, ckpt_path)
+    except BaseException as err:
+        record_failure(status, err)
+        raise
+    write_rank_zero(status, {"state": "finished"})
     return metrics
 
 
-def _train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
-    L.seed_everything(cfg.seed, workers=True)
+def record_failure(status: Path, err: BaseException) -> None:
+    state = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+    write_rank_zero(status, {"state": state, "error": str(root_cause(err))})
+
+
+def preflight(cfg: DictConfig, output_dir: Path) -> tuple[Any, Path | None]:
+    """Every check that needs no data, before anything is written: each _target_ on vaelab's
+    list, each value in its range, and the checkpoint to resume from (readable, trustworthy,
+    made by the same settings, weights of this model's shape). Returns (model, resume path)."""
+    schema.validate(cfg)
+    targets.check(OmegaConf.to_container(cfg, resolve=True))
+    L.seed_everything(cfg.seed, workers=True)  # before the model's weights are drawn
+    model = targets.instantiate(cfg.model, path="model")
+    ckpt_path = resume_path(cfg, output_dir)
+    if ckpt_path is not None:
+        check_resume(cfg, ckpt_path, model)
+    return model, ckpt_path
+
+
+def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> dict[str, float]:
     info = run_info(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if rank_zero_only.rank == 0:
-        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(resolved))
-    provenance = {k: info[k] for k in ("vaelab_version", "git_commit")} | {"argv": sys.argv, "torch": torch.__version__}
-    write_rank_zero(output_dir / "provenance.json", provenance)
+        write_text(output_dir / "config.yaml", OmegaConf.to_yaml(resolved))
+    write_rank_zero(output_dir / "provenance.json", provenance(cfg, info, output_dir))
 
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    datamodule = targets.instantiate(cfg.data, path="data")
     model.run_info = info
-    ckpt_path = resume_checkpoint(cfg.get("ckpt_path"), output_dir, model)
     # Get and load the data now, so that a likelihood that cannot model it fails before training
     # starts. Only the first process downloads; under DDP the others start after it got here.
     if rank_zero_only.rank == 0:
         datamodule.prepare_data()
     datamodule.setup("fit")
-    model.likelihood.check_data_range(*datamodule.data_range, where=f"the training data (data={cfg.data._target_})")
+    for split in ("train", "val", "test") if cfg.get("test") else ("train", "val"):
+        where = f"the {split} split (data={cfg.data._target_})"
+        model.likelihood.check_data_range(*datamodule.data_range(split), where=where)
 
-    loggers = instantiate_all(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")), logger=loggers or False
+    loggers = instantiate_all(cfg.get("logger"), "logger")
+    trainer: L.Trainer = targets.instantiate(
+        cfg.trainer,
+        path="trainer",
+        callbacks=instantiate_all(cfg.get("callbacks"), "callbacks"),
+        logger=loggers or False,
     )
     # The run config in the dashboard is the resolved Hydra config, plus where the code came from.
     hparams = {**resolved, "vaelab_version": info["vaelab_version"], "git_commit": info["git_commit"]}
     for logger in loggers:
         logger.log_hyperparams(hparams)
     try:
-        metrics = fit_and_test(cfg, trainer, model, datamodule, ckpt_path, output_dir)
+        metrics = fit_and_test(cfg, trainer, model, datamodule, ckpt_path and str(ckpt_path), output_dir)
     except BaseException:
         finish_loggers(loggers, {}, exit_code=1)
         raise
@@ -132,6 +167,11 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
 def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | None, output_dir: Path) -> dict[str, Any]:
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SystemExit as err:
+        # Lightning turns Ctrl-C into a graceful shutdown that ends in sys.exit(1): say what it was.
+        if trainer.interrupted:
+            raise KeyboardInterrupt from err
+        raise
     except FloatingPointError as err:
         last = output_dir / "checkpoints" / "last.ckpt"
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before"
@@ -148,10 +188,25 @@ def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | No
     return metrics
 
 
+def provenance(cfg: DictConfig, info: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    """What made this run: versions and command line. A run resumed in its own directory keeps
+    the original record and appends the resume to `resumes`."""
+    now = {k: info[k] for k in ("vaelab_version", "git_commit")} | {"argv": sys.argv, "torch": torch.__version__}
+    now["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    path = output_dir / "provenance.json"
+    if not cfg.get("ckpt_path") or not path.is_file():
+        return now
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError):  # damaged by the crash that made this resume necessary
+        recorded = {"unreadable_record": path.read_bytes()[:2000].decode(errors="replace")}
+    return recorded | {"resumes": [*recorded.get("resumes", []), now]}
+
+
 def write_rank_zero(path: Path, content: dict[str, Any]) -> None:
     """Write a JSON file once, from the first process (under DDP every process runs this code)."""
     if rank_zero_only.rank == 0:
-        path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+        write_json(path, content)
 
 
 def finish_loggers(loggers: list[Any], metrics: dict[str, Any], exit_code: int) -> None:

@@ -18,27 +18,55 @@ from pathlib import Path
 
 import yaml
 
+from vaelab.io import make_dir
+from vaelab.resume import may_change
+
 # Hydra may resolve hydra.run.dir more than once in a process; the choice must not change.
 _chosen: dict[tuple, str] = {}
+_chosen_records: dict[str, str] = {}
 
 
 def _same_command(overrides: list[str]) -> list[str]:
-    return sorted(o for o in overrides if not o.lstrip("+~").startswith("ckpt_path="))
+    """The overrides that decide what a run trains: those a resume may change are left out."""
+    return sorted(o for o in overrides if not may_change(o.lstrip("+~").split("=", 1)[0]))
+
+
+def _resumable(runs: Path) -> list[tuple[Path, list[str]]]:
+    """(run directory, its recorded overrides) of every run under `runs` with a last.ckpt, newest first."""
+    found = []
+    for ckpt in sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True):
+        recorded = ckpt.parent.parent / ".hydra" / "overrides.yaml"
+        try:
+            overrides = yaml.safe_load(recorded.read_text()) or []
+        except (OSError, yaml.YAMLError):
+            continue
+        found.append((ckpt.parent.parent, [str(o) for o in overrides]))
+    return found
 
 
 def find_resumable(runs: Path, overrides: list[str]) -> Path | None:
-    """The newest run directory under `runs` made by the same overrides that has a last.ckpt."""
+    """The newest run directory under `runs` made by the same command that has a last.ckpt."""
     wanted = _same_command(overrides)
-    candidates = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for ckpt in candidates:
-        recorded = ckpt.parent.parent / ".hydra" / "overrides.yaml"
-        if recorded.is_file() and _same_command(yaml.safe_load(recorded.read_text()) or []) == wanted:
-            return ckpt.parent.parent
-    return None
+    return next((run for run, recorded in _resumable(runs) if _same_command(recorded) == wanted), None)
+
+
+def _no_resumable(runs: Path, overrides: list[str]) -> FileNotFoundError:
+    wanted = _same_command(overrides)
+    newest = _resumable(runs)[:1]
+    differs = ""
+    if newest:
+        run, recorded = newest[0]
+        theirs = _same_command(recorded)
+        diff = [o for o in wanted if o not in theirs] + [f"(no {o})" for o in theirs if o not in wanted]
+        differs = f" (the newest, {run.name}, differs in {' '.join(diff)}: a resume may not change those)"
+    return FileNotFoundError(
+        f"ckpt_path=last: no earlier run of this command left a checkpoints/last.ckpt under {runs}{differs}; "
+        f"give ckpt_path=PATH/TO/last.ckpt to resume another run"
+    )
 
 
 def new_run_dir(runs: Path) -> Path:
-    runs.mkdir(parents=True, exist_ok=True)
+    make_dir(runs, "the runs folder of paths.log_dir")
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     for i in range(1000):
         candidate = runs / (stamp if i == 0 else f"{stamp}_{i}")
@@ -58,11 +86,20 @@ def run_dir(runs: str, ckpt_path: str | None, overrides) -> str:
         if ckpt_path == "last":
             found = find_resumable(Path(runs), overrides)
             if found is None:
-                raise FileNotFoundError(
-                    f"ckpt_path=last: no earlier run of this command (overrides: {' '.join(_same_command(overrides)) or 'none'}) "
-                    f"left a checkpoints/last.ckpt under {runs}; give ckpt_path=PATH/TO/last.ckpt instead"
-                )
+                raise _no_resumable(Path(runs), overrides)
             _chosen[key] = str(found)
         else:
             _chosen[key] = str(new_run_dir(Path(runs)))
     return _chosen[key]
+
+
+def record_dir(run_dir: str) -> str:
+    """OmegaConf resolver `vaelab.record_dir`: where Hydra writes its record of the command
+    (config, overrides) inside the run directory. `.hydra` for a new run; a resumed run keeps
+    that original record and gets `.hydra/resumed/<date>_<time>` for its own."""
+    if run_dir not in _chosen_records:
+        original = Path(run_dir) / ".hydra" / "overrides.yaml"
+        _chosen_records[run_dir] = (
+            f".hydra/resumed/{time.strftime('%Y-%m-%d_%H-%M-%S')}" if original.is_file() else ".hydra"
+        )
+    return _chosen_records[run_dir]

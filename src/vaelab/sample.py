@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 
 from vaelab import cli, pictures
 from vaelab.checkpoint import load_model
+from vaelab.config import targets
+from vaelab.io import make_dir
 
 OPTIONS = {"ckpt_path": "???", "n": 64, "seed": 0, "interpolate": False, "pairs": 8, "steps": 10, "output_dir": None}
 
@@ -38,7 +39,7 @@ def sample(
             raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
     model, cfg, _ = load_model(ckpt_path, list(overrides))
     out = Path(output_dir or Path(ckpt_path).resolve().parent.parent / "samples" / time.strftime("%Y-%m-%d_%H-%M-%S"))
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out, "output_dir")
     torch.manual_seed(seed)
     written: list[Path] = []
     with torch.no_grad():
@@ -50,7 +51,7 @@ def sample(
             if model.is_image:
                 written += pictures.save({"samples": pictures.sample_grid(x)}, out)
         else:
-            datamodule = instantiate(cfg.data)
+            datamodule = targets.instantiate(cfg.data, path="data")
             datamodule.setup("test")
             x_test = datamodule.splits["test"][0]
             idx = torch.randperm(len(x_test))[: 2 * pairs]

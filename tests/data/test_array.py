@@ -176,3 +176,16 @@ def test_config_instantiates(tmp_path):
     dm.setup()
     assert sizes(dm) == {"train": 24, "val": 3, "test": 3} and dm.shape == (1, 6, 6)
     assert torch.all(dm.splits["train"][0] == 1.0)
+
+
+def test_a_directory_is_named_as_one(tmp_path):
+    folder = tmp_path / "dir.npz"  # even with a data-file name
+    folder.mkdir()
+    message = rf"^data\.path={folder}: is a directory; give a \.npy or \.npz file$"
+    for call in (lambda: array_shape(str(folder)), lambda: ArrayData(str(folder)).load()):
+        with pytest.raises(ValueError, match=message):
+            call()
+    # The config resolver reads the same header, so it says the same.
+    cfg = OmegaConf.create({"path": str(folder), "shape": "${vaelab.array_shape:${path},null}"})
+    with pytest.raises(ValueError, match=rf"data\.path={folder}: is a directory"):
+        OmegaConf.to_container(cfg, resolve=True)

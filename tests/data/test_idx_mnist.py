@@ -56,7 +56,7 @@ def test_fashion_mnist_splits_are_real_and_deterministic(fashion_mnist_dir, tmp_
     dm = make(0)
     sizes = {k: len(v[0]) for k, v in dm.splits.items()}
     assert sizes == {"train": 55000, "val": 5000, "test": 10000}
-    assert dm.shape == (1, 28, 28) and dm.data_range == (0.0, 1.0)
+    assert dm.shape == (1, 28, 28) and dm.data_range("train") == (0.0, 1.0)
     assert torch.bincount(dm.splits["test"][1]).tolist() == [1000] * 10  # the real test split is balanced
     again, other = make(0), make(1)
     assert torch.equal(dm.splits["val"][0], again.splits["val"][0])
@@ -123,3 +123,21 @@ def test_bad_settings_are_named():
         Digits(batch_size=0)
     with pytest.raises(ValueError, match="data.shape is \\[1, 28, 28\\]"):
         Digits(shape=[1, 28, 28]).setup()
+
+
+def test_missing_files_without_search_dirs_still_say_how_to_get_them(tmp_path):
+    """data.search_dirs=[] with data.download=false: the message, not an IndexError."""
+    nowhere = tmp_path / "nowhere"
+    dm = MNIST(data_dir=nowhere, search_dirs=[], download=False, shape=[1, 28, 28])
+    with pytest.raises(FileNotFoundError) as err:
+        dm.setup("fit")
+    message = str(err.value)
+    assert f"Looked in: {nowhere}, {nowhere / 'MNIST' / 'raw'}." in message
+    assert "data.download=false" in message and f"into data.data_dir={nowhere}" in message
+    fm = FashionMNIST(data_dir=nowhere, search_dirs=[], download=False, shape=[1, 28, 28])
+    with pytest.raises(FileNotFoundError) as err:
+        fm.setup("fit")
+    assert (
+        "apt-get install -y dataset-fashion-mnist (installs them in /usr/share/datasets/fashion-mnist) "
+        "and add that directory to data.search_dirs" in str(err.value)
+    )

@@ -47,6 +47,8 @@ def _header(fp) -> tuple[tuple[int, ...], np.dtype]:
 def describe(path: str | Path, key: str | None = None, labels_key: str | None = None):
     """(key, labels_key, shape, dtype) of the array `path` names, checked; key is None for .npy."""
     path, key, labels_key = Path(path).expanduser(), _key(key), _key(labels_key)
+    if path.is_dir():
+        raise ValueError(f"data.path={path}: is a directory; give a .npy or .npz file")
     if not path.is_file():
         raise FileNotFoundError(f"data.path={path}: no such file (absolute: {path.absolute()})")
     with path.open("rb") as f:

@@ -117,10 +117,9 @@ class InMemoryDataModule(L.LightningDataModule):
             x, y = self.splits[s]
             self.splits[s] = (torch.bernoulli(x, generator=torch.Generator().manual_seed(seed)), y)
 
-    @property
-    def data_range(self) -> tuple[float, float]:
-        """(min, max) of the training inputs."""
-        x = self.splits["train"][0]
+    def data_range(self, split: str = "train") -> tuple[float, float]:
+        """(min, max) of a split's inputs."""
+        x = self.splits[split][0]
         return float(x.min()), float(x.max())
 
     def loader(self, split: str, train: bool) -> TensorLoader:

@@ -26,8 +26,9 @@ class IDXDataModule(FileDataModule):
 
     #: torchvision's dataset class name, used only to download.
     torchvision_name: str = ""
-    #: Debian package that installs the files, named in the error message.
+    #: Debian package that installs the files, and where it puts them; named in the error message.
     debian_package: str = ""
+    debian_dir: str = ""
 
     files = FILES["train"] + FILES["test"]
 
@@ -52,8 +53,10 @@ class IDXDataModule(FileDataModule):
         how = [f"put the files ({', '.join(s + '.gz' for s in missing)}) into data.data_dir={self.data_dir}"]
         if self.debian_package:
             how.append(
-                f"on Debian/Ubuntu: apt-get install -y {self.debian_package} (installs them in {self.search_dirs[0]})"
+                f"on Debian/Ubuntu: apt-get install -y {self.debian_package} (installs them in {self.debian_dir})"
             )
+            if Path(self.debian_dir) not in self.search_dirs:
+                how[-1] += " and add that directory to data.search_dirs"
         return how
 
     def load(self) -> dict[str, Split]:
@@ -77,6 +80,7 @@ class FashionMNIST(IDXDataModule):
 
     torchvision_name = "FashionMNIST"
     debian_package = "dataset-fashion-mnist"
+    debian_dir = "/usr/share/datasets/fashion-mnist"
 
 
 class MNIST(IDXDataModule):

@@ -10,20 +10,24 @@ import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
+
+from vaelab.config import targets
+from vaelab.errors import report
 
 
 def main(argv: list[str] | None = None, config_dir: str = "conf") -> int:
     overrides = list(sys.argv[1:] if argv is None else argv)
-    with initialize_config_dir(str(Path(config_dir).resolve()), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
     try:
+        with initialize_config_dir(str(Path(config_dir).resolve()), version_base="1.3"):
+            cfg = compose("train", overrides=overrides)
+        datamodule = targets.instantiate(cfg.data, path="data")
+        datamodule.prepare_data()
         datamodule.setup("fit")
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    except Exception as err:
+        code = report(err)
+        if code is None:
+            raise
+        return code
     sizes = ", ".join(f"{k} {len(v[0])}" for k, v in datamodule.splits.items())
     print(f"{cfg.data._target_}: {sizes}; example shape {list(datamodule.shape)}")
     return 0

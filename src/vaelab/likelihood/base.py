@@ -57,7 +57,11 @@ class Likelihood(nn.Module):
 
 
 def params_per_dim(target: str) -> int:
-    """OmegaConf resolver: the decoder width a likelihood class needs, from its `_target_`."""
-    from hydra.utils import get_class
+    """OmegaConf resolver: the decoder width a likelihood class needs, from its `_target_`.
+    Only vaelab's likelihoods are looked up: a name is checked before anything is imported."""
+    from vaelab.config.targets import RefusedTarget, resolve_target
 
-    return get_class(target).params_per_dim
+    found = resolve_target(target)
+    if not (isinstance(found, type) and issubclass(found, Likelihood)):
+        raise RefusedTarget(f"likelihood._target_={target!r} is not one of vaelab's likelihoods (vaelab.likelihood.*)")
+    return found.params_per_dim

@@ -1,0 +1,335 @@
+"""The types and ranges of every setting, in one place.
+
+`validate(cfg)` checks a composed (or checkpoint-stored) config against this schema before any
+work starts and raises one `ConfigError` line naming each bad setting, its value and what is
+allowed. Modules take plain Python values and never see config paths; what a value may be is
+said here. Components are told apart by `_target_` (the data source, likelihood, encoder...);
+keys a component does not have are refused here, keyword arguments a class does not take in
+vaelab.config.targets.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any, Literal
+
+from omegaconf import DictConfig, OmegaConf
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError
+
+# Strict: 2.5 is not silently an int, "abc" not a number, true not 1; floats must be finite.
+Int = Annotated[int, Strict()]
+PosInt = Annotated[int, Strict(), Field(ge=1)]
+NonNegInt = Annotated[int, Strict(), Field(ge=0)]
+Float = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+PosFloat = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+NonNegFloat = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+Share = Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)]
+Bool = Annotated[bool, Strict()]
+Shape = Annotated[list[PosInt], Field(min_length=1, max_length=3)]
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count_or_fraction(value: Any) -> int | float:
+    if _whole(value) and value >= 1 or isinstance(value, float) and 0 < value < 1:
+        return value
+    raise ValueError("must be a count >= 1 or a fraction in (0, 1)")
+
+
+def _limit(value: Any) -> int | float:
+    if _whole(value) and value >= 0 or isinstance(value, float) and 0 <= value <= 1:
+        return value
+    raise ValueError("must be a number of batches >= 0 or a fraction in [0, 1]")
+
+
+def available_accelerator(name: Any) -> str:
+    """An accelerator Lightning can use on this machine; a GPU that is not there is refused here,
+    before any work, rather than deep inside Lightning."""
+    import torch
+
+    if name in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError("no CUDA GPU is available on this machine; use cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("no Apple GPU (MPS) is available on this machine; use cpu")
+    if name not in ("cpu", "gpu", "cuda", "mps", "tpu", "auto"):
+        raise ValueError("must be one of 'cpu', 'gpu', 'cuda', 'mps', 'tpu' or 'auto'")
+    return name
+
+
+# A count or a fraction: one check, so a bad value gets one message, not one per union member.
+Size = Annotated[Any, AfterValidator(_count_or_fraction)]
+Limit = Annotated[Any, AfterValidator(_limit)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Component(Section):
+    """A node that names the class it builds."""
+
+    target: str = Field(alias="_target_")
+
+
+class Open(Component):
+    """A component whose other keyword arguments its class's signature decides (see targets.check)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+# ------------------------------------------------------------------------------ likelihoods
+
+
+class Bernoulli(Component):
+    target: Literal["vaelab.likelihood.Bernoulli", "vaelab.likelihood.ContinuousBernoulli"] = Field(alias="_target_")
+
+
+class FixedScale(Component):
+    target: Literal["vaelab.likelihood.Gaussian", "vaelab.likelihood.Laplace"] = Field(alias="_target_")
+    scale: PosFloat
+
+
+class LearnedScale(Component):
+    target: Literal["vaelab.likelihood.GaussianLearned"] = Field(alias="_target_")
+    min_scale: PosFloat
+
+
+Likelihood = Annotated[Bernoulli | FixedScale | LearnedScale, Field(discriminator="target")]
+
+# ------------------------------------------------------------------------------ data
+
+
+class Data(Component):
+    shape: Shape
+    batch_size: PosInt
+    eval_batch_size: PosInt
+    val_size: Size
+    binarize: Literal["none", "static", "dynamic"]
+    seed: NonNegInt
+    on_device: Bool
+
+
+class Files(Data):
+    target: Literal["vaelab.data.MNIST", "vaelab.data.FashionMNIST", "vaelab.data.CIFAR10"] = Field(alias="_target_")
+    data_dir: str
+    search_dirs: list[str] = []
+    download: Bool
+
+
+class Digits(Data):
+    target: Literal["vaelab.data.Digits"] = Field(alias="_target_")
+    test_size: Size
+
+
+class Folder(Data):
+    target: Literal["vaelab.data.ImageFolder"] = Field(alias="_target_")
+    root: str
+    image_size: PosInt
+    channels: Literal[1, 3]
+    test_size: Size
+
+
+class Array(Data):
+    target: Literal["vaelab.data.ArrayData"] = Field(alias="_target_")
+    path: str
+    key: str | None
+    labels_key: str | None
+    scale: PosFloat
+    test_size: Size
+
+
+DataSource = Annotated[Files | Digits | Folder | Array, Field(discriminator="target")]
+
+# ------------------------------------------------------------------------------ model
+
+
+class MLPNet(Component):
+    target: Literal["vaelab.model.MLPEncoder", "vaelab.model.MLPDecoder"] = Field(alias="_target_")
+    data_shape: Shape
+    latent_dim: PosInt
+    hidden: list[PosInt]
+    params_per_dim: PosInt = 1
+
+
+class ConvNet(Component):
+    target: Literal["vaelab.model.ConvEncoder", "vaelab.model.ConvDecoder"] = Field(alias="_target_")
+    data_shape: Shape
+    latent_dim: PosInt
+    channels: Annotated[list[PosInt], Field(min_length=1)]
+    params_per_dim: PosInt = 1
+
+
+Net = Annotated[MLPNet | ConvNet, Field(discriminator="target")]
+
+
+class Optimizer(Open):
+    partial: Literal[True] = Field(alias="_partial_")
+    lr: PosFloat
+
+
+class Model(Component):
+    target: Literal["vaelab.model.VAE"] = Field(alias="_target_")
+    latent_dim: PosInt
+    beta: NonNegFloat
+    kl_warmup_steps: NonNegInt
+    data_shape: Shape
+    likelihood: Likelihood
+    encoder: Net
+    decoder: Net
+    num_iw_samples: PosInt
+    val_iw_samples: NonNegInt
+    active_threshold: NonNegFloat
+    min_active_share: Share
+    check_finite: Bool
+    optimizer: Optimizer
+    scheduler: Open | None
+
+
+# ------------------------------------------------------------------------------ running
+
+
+class Trainer(Open):
+    max_epochs: Annotated[int, Strict(), Field(ge=-1)]
+    min_epochs: NonNegInt | None = None
+    accelerator: Annotated[str, AfterValidator(available_accelerator)]
+    devices: PosInt | Literal[-1] | str | list[NonNegInt]
+    num_nodes: PosInt = 1
+    precision: str | Int
+    log_every_n_steps: PosInt
+    check_val_every_n_epoch: PosInt | None
+    gradient_clip_val: NonNegFloat | None
+    deterministic: Bool | Literal["warn"]
+    limit_train_batches: Limit | None
+    limit_val_batches: Limit | None
+    limit_test_batches: Limit | None
+    fast_dev_run: Bool | NonNegInt
+
+
+class Eval(Section):
+    num_samples: PosInt
+    val_num_samples: NonNegInt
+    active_threshold: NonNegFloat
+    min_active_share: Share
+
+
+class Paths(Section):
+    root_dir: str
+    data_dir: str
+    log_dir: str
+    output_dir: str
+
+
+class Settings(Section):
+    task_name: Annotated[str, Field(min_length=1)]
+    tags: list[str]
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
+    test: Bool
+    ckpt_path: str | None
+    optimized_metric: str | None
+    eval: Eval
+    data: DataSource
+    likelihood: Likelihood
+    model: Model
+    trainer: Trainer
+    logger: dict[str, Open | None] | None
+    callbacks: dict[str, Open | None] | None
+    paths: Paths
+
+
+class ConfigError(ValueError):
+    """One or more settings are out of their type or range."""
+
+
+def validate(cfg: DictConfig, schema: type[BaseModel] = Settings, source: str = "") -> None:
+    """Raise ConfigError, one line, if any setting of cfg breaks the schema.
+
+    A setting that merely repeats another (`model.latent_dim: ${...}` style interpolations) is
+    reported at its source only, so that one bad value gives one message."""
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        schema.model_validate(tree)
+    except ValidationError as err:
+        copies = set(interpolated_paths(cfg))
+        problems = []
+        for e in err.errors():
+            path = _path(tree, e["loc"])
+            copied = any(path == c or path.startswith(c + ".") for c in copies)
+            if not copied and (msg := _describe(e, path, tree)) not in problems:
+                problems.append(msg)
+        raise ConfigError(f"{source}{'; '.join(problems)}") from None
+
+
+def interpolated_paths(cfg: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the nodes whose value is an interpolation of another."""
+    found = []
+    for key in cfg.keys() if isinstance(cfg, DictConfig) else []:
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if OmegaConf.is_interpolation(cfg, key):
+            found.append(path)
+        else:
+            found += interpolated_paths(cfg[key], path)
+    return found
+
+
+def _path(tree: Any, loc: tuple) -> str:
+    """The dotted setting a pydantic error location points at (union tags are not keys)."""
+    parts, node = [], tree
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            parts.append(str(part))
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            parts[-1] += f"[{part}]"
+        elif isinstance(part, str) and not isinstance(node, dict | list):
+            continue  # a union member's name
+        elif isinstance(node, dict) and isinstance(part, str) and "." not in part and "[" not in part:
+            parts.append(part)  # a missing or extra key
+    return ".".join(parts)
+
+
+def _describe(e: dict[str, Any], path: str, tree: Any) -> str:
+    kind, ctx = e["type"], e.get("ctx", {})
+    value = e.get("input")
+    shown = f"{path}={value!r}" if isinstance(value, str) else f"{path}={value}"
+    if kind == "extra_forbidden":
+        parent, _, key = path.rpartition(".")
+        node = _get(tree, parent)
+        known = [k for k in (node or {}) if k != key]
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {parent + '.' if parent else ''}{close[0]}?" if close else ""
+        return f"{path}: no such setting{hint}"
+    if kind == "missing":
+        return f"{path}: missing; it must be set"
+    if kind == "union_tag_invalid":
+        return f"{path}._target_={ctx.get('tag')!r}: not one of {ctx.get('expected_tags')}"
+    said = {
+        "int_type": "must be a whole number",
+        "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_type": "must be a number",
+        "float_parsing": "must be a number",
+        "finite_number": "must be a finite number",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+        "string_type": "must be a string",
+        "list_type": "must be a list",
+        "greater_than_equal": f"must be >= {ctx.get('ge')}",
+        "greater_than": f"must be > {ctx.get('gt')}",
+        "less_than_equal": f"must be <= {ctx.get('le')}",
+        "less_than": f"must be < {ctx.get('lt')}",
+        "literal_error": f"must be one of {ctx.get('expected')}",
+        "too_short": f"must have at least {ctx.get('min_length')} entries",
+        "too_long": f"must have at most {ctx.get('max_length')} entries",
+        "value_error": str(ctx.get("error", e["msg"])),
+    }.get(kind, e["msg"])
+    return f"{shown}: {said}"
+
+
+def _get(tree: Any, path: str) -> Any:
+    node = tree
+    for part in filter(None, path.split(".")):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node

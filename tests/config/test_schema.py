@@ -1,0 +1,65 @@
+"""Every setting's type and range, checked before any work: one line naming the setting, the
+bad value and what is allowed. In-process: the same `train()` that train.py calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vaelab.config.schema import ConfigError, validate
+from vaelab.run import train
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.beta=abc"], "model.beta='abc': must be a number"),
+        (["model.optimizer.lr=abc"], "model.optimizer.lr='abc': must be a number"),
+        (["data.batch_size=abc"], "data.batch_size='abc': must be a whole number"),
+        (["seed=abc"], "seed='abc': must be a whole number"),
+        (["model.latent_dim=2.5"], "model.latent_dim=2.5: must be a whole number"),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs='abc': must be a whole number"),
+        (["model.beta=inf"], "model.beta=inf: must be a finite number"),
+        (["likelihood=gaussian", "likelihood.scale=inf"], "likelihood.scale=inf: must be a finite number"),
+        (["data.batch_size=2.5"], "data.batch_size=2.5: must be a whole number"),
+        (["seed=2.5"], "seed=2.5: must be a whole number"),
+        (["data.val_size=1.5"], "data.val_size=1.5: must be a count >= 1 or a fraction in (0, 1)"),
+        (["model.kl_warmup_steps=-10"], "model.kl_warmup_steps=-10: must be >= 0"),
+        (["eval.active_threshold=-1"], "eval.active_threshold=-1: must be >= 0"),
+        (["eval.min_active_share=5"], "eval.min_active_share=5: must be <= 1"),
+        (["seed=-1"], "seed=-1: must be >= 0"),
+        (["model.beta=-1"], "model.beta=-1: must be >= 0"),
+        (["model.latent_dim=0"], "model.latent_dim=0: must be >= 1"),
+        (["model.optimizer.lr=0"], "model.optimizer.lr=0: must be > 0"),
+        (["data.batch_size=0"], "data.batch_size=0: must be >= 1"),
+        (["data.binarize=maybe"], "data.binarize='maybe': must be one of 'none', 'static' or 'dynamic'"),
+        (["likelihood=gaussian", "likelihood.scale=0"], "likelihood.scale=0: must be > 0"),
+        (["eval.num_samples=0"], "eval.num_samples=0: must be >= 1"),
+        (["trainer.limit_train_batches=abc"], "trainer.limit_train_batches='abc': must be a number of batches"),
+        (["trainer.accelerator=gpu"], "trainer.accelerator='gpu': no CUDA GPU is available on this machine"),
+        (["+model.betaa=3"], "model.betaa: no such setting; did you mean model.beta?"),
+        (["model=conv", "model.encoder.channels=[]"], "model.encoder.channels=[]: must have at least 1 entries"),
+    ],
+)
+def test_bad_values_are_one_line_before_any_work(cfg_factory, tmp_path, overrides, message):
+    cfg = cfg_factory(*overrides)
+    with pytest.raises(ConfigError) as raised:
+        train(cfg)
+    text = str(raised.value)
+    assert message in text and "\n" not in text
+    # One bad value, one message: an interpolated copy (model.likelihood, model.num_iw_samples) is not repeated.
+    assert text.count(message.split(":")[0] + ":") == 1
+    assert not list(Path(tmp_path).glob("**/*.ckpt")) and not (Path(cfg.paths.output_dir) / "config.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    "group", ["model=conv", "likelihood=gaussian_learned", "data=fashion_mnist", "debug=fast", "trainer=ddp_cpu"]
+)
+def test_the_shipped_configs_pass(cfg_factory, group):
+    validate(cfg_factory(group))
+
+
+def test_several_problems_are_named_together(cfg_factory):
+    with pytest.raises(ConfigError, match=r"seed=-1: must be >= 0; model.beta=-1: must be >= 0"):
+        validate(cfg_factory("model.beta=-1", "seed=-1"))

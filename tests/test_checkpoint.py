@@ -1,0 +1,157 @@
+"""A checkpoint never runs code: crafted configs are refused by every command that loads one.
+
+Each payload below is live: given to plain `hydra.utils.instantiate` it writes a file (checked
+first, so a refusal is not just a payload that would have failed anyway). Through vaelab-eval,
+vaelab-sample and `train.py ckpt_path=...` the same checkpoint is refused in one line naming
+the target, and no file appears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from tests.helpers import OLD_CHECKPOINT
+from vaelab.checkpoint import load_model
+from vaelab.config.targets import RefusedTarget
+from vaelab.errors import root_cause
+from vaelab.evaluate import main as eval_main
+from vaelab.run import train
+from vaelab.sample import main as sample_main
+
+
+def write_file(marker: Path) -> dict:
+    """A config that, instantiated, writes `marker`: Path(marker).write_text("pwned")."""
+    return {
+        "_target_": "pathlib.Path.write_text",
+        "_args_": [{"_target_": "pathlib.Path", "_args_": [str(marker)]}, "pwned"],
+    }
+
+
+def plant(config: dict, where: str, payload: dict) -> None:
+    """Put `payload` at the dotted/indexed place `where` of a stored config."""
+    *parents, last = where.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    if last.endswith("]"):
+        key, index = last[:-1].split("[")
+        node[key][int(index)] = payload
+    else:
+        node[last] = payload
+
+
+# (where the payload goes, how it is wrapped): the issue's shapes and more.
+SHAPES = {
+    # The reported exploit: the whole model config a builtins.list of calls.
+    "model_is_a_list_of_calls": ("model", lambda p: {"_target_": "builtins.list", "_args_": [[p]]}),
+    "nested_in_args": ("model.encoder._args_", lambda p: [p]),
+    "in_a_partial": ("model.optimizer", lambda p: {"_target_": "torch.optim.Adam", "_partial_": True, "lr": p}),
+    "in_the_data_config": ("data", lambda p: p),
+    "in_the_likelihood_config": ("likelihood", lambda p: p),
+    "in_a_list": ("model.encoder.hidden[0]", lambda p: p),
+    "in_a_callback": ("callbacks.history", lambda p: p),
+}
+
+
+def evil_checkpoint(tmp_path: Path, where: str, payload: dict) -> Path:
+    checkpoint = torch.load(OLD_CHECKPOINT, weights_only=True)
+    config = copy.deepcopy(checkpoint["vaelab"]["config"])
+    plant(config, where, payload)
+    checkpoint["vaelab"]["config"] = config
+    path = tmp_path / "evil.ckpt"
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_crafted_checkpoints_run_nothing(tmp_path, capsys, shape):
+    where, wrap = SHAPES[shape]
+    # The payload is live: Hydra alone would run it.
+    proof = tmp_path / "proof"
+    with contextlib.suppress(Exception):  # whatever happens after the write
+        instantiate(OmegaConf.create(wrap(write_file(proof))))
+    assert proof.read_text() == "pwned"
+
+    marker = tmp_path / "pwned"
+    ckpt = evil_checkpoint(tmp_path, where, wrap(write_file(marker)))
+    with pytest.raises(RefusedTarget, match=r"refused to instantiate '(builtins\.list|pathlib\.Path\.write_text)'"):
+        load_model(ckpt)
+    out = tmp_path / "out"
+    assert eval_main([f"ckpt_path={ckpt}", "num_samples=2", f"output_dir={out}"]) == 1
+    assert sample_main([f"ckpt_path={ckpt}", "interpolate=true", f"output_dir={out}"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") and "refused" in line for line in lines)
+    assert not marker.exists() and not out.exists()
+
+
+def test_resume_from_a_crafted_checkpoint_runs_nothing(tmp_path, cfg_factory):
+    marker = tmp_path / "pwned"
+    ckpt = evil_checkpoint(tmp_path, "model", write_file(marker))
+    cfg = cfg_factory(f"ckpt_path={ckpt}")
+    with pytest.raises(RefusedTarget, match="pathlib.Path.write_text"):
+        train(cfg)
+    assert not marker.exists() and not list(tmp_path.glob("**/*.ckpt"))[1:]  # only evil.ckpt
+
+
+@pytest.mark.parametrize(
+    "value, resolver",
+    [
+        ("${vaelab.run_dir:{tmp}/made,null,[]}", "vaelab.run_dir"),  # would create a directory
+        ("${oc.env:HOME}", "oc.env"),  # would read the environment
+        ("${oc.decode:'{_target_: builtins.eval}'}", "oc.decode"),  # would build a _target_ at resolution
+        ("\\${vaelab.run_dir:{tmp}/made,null,[]}", "vaelab.run_dir"),  # escaped: a string that looks like one
+    ],
+)
+def test_checkpoint_configs_call_no_resolver_but_params_per_dim(tmp_path, value, resolver):
+    ckpt = evil_checkpoint(tmp_path, "task_name", value.replace("{tmp}", str(tmp_path)))
+    with pytest.raises(RefusedTarget, match=f"task_name calls the resolver '{resolver}'"):
+        load_model(ckpt)
+    assert not (tmp_path / "made").exists()
+
+
+def test_likelihood_lookup_imports_nothing_but_vaelab_likelihoods(tmp_path):
+    import sys
+
+    ckpt = evil_checkpoint(tmp_path, "likelihood._target_", "antigravity.Thing")
+    with pytest.raises(RefusedTarget, match="refused to instantiate 'antigravity.Thing' at likelihood"):
+        load_model(ckpt)
+    # The decoder-width resolver that reads the likelihood's name looks up vaelab's likelihoods only.
+    with pytest.raises(Exception, match="'antigravity.Thing' is not one of vaelab's likelihoods") as raised:
+        OmegaConf.to_container(OmegaConf.create({"p": "${vaelab.params_per_dim:antigravity.Thing}"}), resolve=True)
+    assert isinstance(root_cause(raised.value), RefusedTarget)
+    assert "antigravity" not in sys.modules
+
+
+def test_an_old_honest_checkpoint_still_loads(tmp_path):
+    model, cfg, checkpoint = load_model(OLD_CHECKPOINT)
+    assert model.latent_dim == 2 and cfg.model.encoder.hidden == [16]
+    x = torch.rand(3, 1, 8, 8)
+    assert model.log_marginal(x, 5).shape == (3,)
+    out = tmp_path / "eval"
+    assert eval_main([f"ckpt_path={OLD_CHECKPOINT}", "num_samples=2", f"output_dir={out}", "pictures=false"]) == 0
+    assert (out / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.beta=-1", "model.beta=-1: must be >= 0"),
+        (
+            "model.betaa=3",
+            "model.betaa=3: the checkpoint's config has no setting model.betaa; did you mean model.beta?",
+        ),
+        ("eval.num_sampels=5", "did you mean eval.num_samples?"),
+        ("data.batch_size=2.5", "data.batch_size=2.5: must be a whole number"),
+    ],
+)
+def test_load_time_overrides_are_checked(capsys, override, message):
+    assert eval_main([f"ckpt_path={OLD_CHECKPOINT}", override]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and message in line
