@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,40 @@ def mnist_dir(tmp_path, mnist_test_split) -> Path:
         (d / f"t10k-{kind}-ubyte.gz").symlink_to(src)
         (d / f"train-{kind}-ubyte.gz").symlink_to(src)
     return d
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """tmpfs(size) -> the mount point of a new tmpfs of `size` bytes, unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(size: int) -> Path:
+        point = tmp_path / f"tmpfs{len(mounted)}"
+        point.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            reason = done.stderr.strip()
+            if os.geteuid() != 0 or any(s in reason.lower() for s in ("permission", "not permitted", "only root")):
+                pytest.skip(f"cannot mount a tmpfs here: {reason}")
+            pytest.fail(f"mount -t tmpfs failed: {reason}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+def fill(directory: Path) -> None:
+    """Take every free block of the file system that holds `directory` (into a file "filler")."""
+    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        with pytest.raises(OSError) as full:
+            while True:
+                os.write(fd, bytes(64 * 1024))
+        assert full.value.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    assert os.statvfs(directory).f_bavail == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import fill
 from vaelab.compare import main, read_run
 
 
@@ -145,16 +146,8 @@ def test_a_missing_folder_is_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == f"error: no run directories (with .hydra/overrides.yaml) below {tmp_path}\n"
 
 
-def test_a_full_disk_is_one_line(sweep, capsys, monkeypatch):
-    import errno
-
-    import vaelab.compare
-
-    def no_space(*args):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(vaelab.compare, "write_tables", no_space)  # a disk cannot be filled in a test
-    assert main([str(sweep)]) == 1
-    assert capsys.readouterr().err == (
-        f"error: no space left on device while writing into {sweep / 'comparison'} (free some space, or give --out)\n"
-    )
+def test_a_full_disk_is_one_line(sweep, capsys, tmpfs):
+    out = tmpfs(64 * 1024)
+    fill(out)  # a real full disk: the tables cannot be written
+    assert main([str(sweep), "--out", str(out / "comparison")]) == 1
+    assert capsys.readouterr().err.startswith("error: no space left on device while writing")

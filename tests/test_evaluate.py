@@ -120,6 +120,25 @@ def test_bad_checkpoints_and_arguments_are_named(trained, tmp_path, capsys):
     assert "split must be one of train, val, test" in capsys.readouterr().err
 
 
+def test_bad_overrides_and_surroundings_are_one_line(trained, tmp_path, capsys):
+    ckpt, _ = trained
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    cases = [
+        (eval_main, ["model.beta=-1"], "model.beta=-1: must be >= 0"),
+        (eval_main, ["model.betaa=3"], "has no setting model.betaa; did you mean model.beta?"),
+        (eval_main, ["eval.num_sampels=5"], "has no setting eval.num_sampels; did you mean eval.num_samples?"),
+        (eval_main, ["accelerator=gpu"], "accelerator=gpu: no CUDA GPU is available on this machine; use cpu"),
+        (eval_main, [f"output_dir={a_file}", "num_samples=2"], f"output_dir={a_file}: a file is in the way"),
+        (sample_main, [f"output_dir={a_file / 'x'}"], f"output_dir={a_file / 'x'}: cannot create the directory"),
+        (sample_main, ["data.batch_size=abc"], "data.batch_size='abc': must be a whole number"),
+    ]
+    for main, args, message in cases:
+        assert main([f"ckpt_path={ckpt}", *args]) == 1, args
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("error: ") and message in line, line
+
+
 class _Exploit:
     def __reduce__(self):
         return (os.system, (f"touch {_Exploit.marker}",))

@@ -10,54 +10,18 @@ import errno
 import json
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.conftest import fill
 from vaelab.errors import DiskFullError
-from vaelab.io import AtomicCheckpointIO, append_line, write_json, write_text
+from vaelab.io import append_line, write_json, write_text
+from vaelab.plugins import AtomicCheckpointIO
 from vaelab.run import train
 
 KiB = 1024
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    """tmpfs(size) -> the mount point of a new tmpfs of `size` bytes, unmounted after the test."""
-    mounted: list[Path] = []
-
-    def mount(size: int) -> Path:
-        point = tmp_path / f"tmpfs{len(mounted)}"
-        point.mkdir()
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            reason = done.stderr.strip()
-            if os.geteuid() != 0 or any(s in reason.lower() for s in ("permission", "not permitted", "only root")):
-                pytest.skip(f"cannot mount a tmpfs here: {reason}")
-            pytest.fail(f"mount -t tmpfs failed: {reason}")
-        mounted.append(point)
-        return point
-
-    yield mount
-    for point in mounted:
-        subprocess.run(["umount", str(point)], check=True)
-
-
-def fill(directory: Path) -> None:
-    """Take every free block of the file system that holds `directory` (into a file "filler")."""
-    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        with pytest.raises(OSError) as full:
-            while True:
-                os.write(fd, bytes(64 * KiB))
-        assert full.value.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    assert os.statvfs(directory).f_bavail == 0
 
 
 def disk_full_message(path: Path) -> str:

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.model.test_vae import _images, _mlp_vae
+from tests.helpers.models import _images, _mlp_vae
 from vaelab import pictures
 from vaelab.likelihood import Gaussian
 from vaelab.model import VAE

@@ -49,7 +49,7 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
         status = json.loads((job / "status.json").read_text())
         states[" ".join(o for o in overrides if o.startswith("model."))] = status["state"]
         if "model.beta=-1" in overrides:
-            assert status["state"] == "failed" and "model.beta must be >= 0" in status["error"]
+            assert status["state"] == "failed" and "model.beta=-1: must be >= 0" in status["error"]
             assert not (job / "metrics.json").exists()
             continue
         assert status["state"] == "finished"
@@ -63,7 +63,7 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
     assert compare_main([str(sweep), "--metric", "test/elbo", "--mode", "max"]) == 0
     out = sweep / "comparison"
     table = (out / "comparison.md").read_text()
-    assert "failed" in table and "model.beta must be >= 0" in table
+    assert "failed" in table and "model.beta=-1: must be >= 0" in table
     rows = list(csv_rows(out / "comparison.csv"))
     header, body = rows[0], rows[1:]
     assert header[:4] == ["run", "state", "model.beta", "model.latent_dim"] and header[4] == "test/elbo"

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from vaelab.errors import report
+from vaelab.errors import exit_code
 
 
 class UsageError(ValueError):
@@ -48,11 +48,4 @@ def command(fn, options: dict[str, Any], usage: str, argv: list[str] | None = No
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    try:
-        fn(**values, overrides=overrides)
-    except (Exception, KeyboardInterrupt) as err:
-        code = report(err)
-        if code is None:
-            raise
-        return code
-    return 0
+    return exit_code(fn, **values, overrides=overrides)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import errno
 import json
 import math
 from pathlib import Path
@@ -24,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from vaelab.errors import DiskFullError, reported
+from vaelab.errors import exit_code
+from vaelab.io import disk_full_named
 
 COLUMNS = ("val/loss", "val/elbo", "val/nll", "test/elbo", "test/nll", "test/bpd", "test/active_units")
 
@@ -286,16 +286,10 @@ def compare(folders: list[str], metric: str = "test/nll", mode: str = "min", out
     out_dir = Path(out) if out else Path(folders[0]) / "comparison"
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"--out {out_dir}: not a directory")
-    try:
+    with disk_full_named(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         write_tables(runs, knobs, metric, out_dir)
         plot(runs, knobs, metric, out_dir)
-    except OSError as err:
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        raise DiskFullError(
-            f"no space left on device while writing into {out_dir} (free some space, or give --out)"
-        ) from err
     print((out_dir / "comparison.md").read_text())
     return out_dir
 
@@ -307,12 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("min", "max"), default="min", help="min: lower is better")
     parser.add_argument("--out", default=None, help="where to write (default FIRST_FOLDER/comparison)")
     args = parser.parse_args(argv)
-    try:
-        with reported():  # a user error (bad folder, unknown metric, full disk): one line, exit code 1
-            compare(args.folders, args.metric, args.mode, args.out)
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else 1
-    return 0
+    # A user error (bad folder, unknown metric, full disk): one line, exit code 1.
+    return exit_code(compare, args.folders, args.metric, args.mode, args.out)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,22 @@
-"""Bad input ends a run with one readable line, not a traceback.
+"""The one error policy of every vaelab command: bad input ends it with one readable line.
 
-Every check in vaelab raises ValueError, FileNotFoundError or NotADirectoryError with a
-message that names the setting or file, the bad value and what is allowed; a loss or
-gradient that stops being finite raises FloatingPointError. `reported()` turns those
-into `error: <message>` on stderr and exit code 1. HYDRA_FULL_ERROR=1 keeps the traceback,
-and so does a Hydra multirun, where the launcher must see the failure to record the job
-as failed and go on with the others.
+Every check in vaelab raises ValueError (ConfigError, RefusedTarget), FileNotFoundError,
+NotADirectoryError or DiskFullError with a message that names the setting or file, the bad
+value and what is allowed; a loss or gradient that stops being finite raises
+FloatingPointError. `report` prints those as `error: <message>` on stderr (exit code 1), and
+Ctrl-C as `interrupted: ...` (exit code 130). `reported()` (train.py, Hydra resolvers) and
+`exit_code()` (console scripts) apply it. HYDRA_FULL_ERROR=1 keeps the traceback, and so does
+a Hydra multirun, where the launcher must see the failure to record the job as failed and go
+on with the others.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class DiskFullError(OSError):
@@ -75,3 +78,15 @@ def reported() -> Iterator[None]:
         if code is None:
             raise
         raise SystemExit(code) from None
+
+
+def exit_code(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
+    """fn(*args, **kwargs) as a console script's body: 0, or the exit code `report` gave its error."""
+    try:
+        fn(*args, **kwargs)
+    except (Exception, KeyboardInterrupt) as err:
+        code = report(err)
+        if code is None:
+            raise
+        return code
+    return 0

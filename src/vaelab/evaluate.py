@@ -61,12 +61,11 @@ def evaluate(
     except ValueError as err:
         raise ValueError(f"accelerator={accelerator}: {err}") from None
     model, cfg, _ = load_model(ckpt_path, list(overrides))
+    out = make_dir(output_dir or default_output_dir(ckpt_path, split, num_samples), "output_dir")
     model.num_iw_samples = num_samples
     L.seed_everything(cfg.seed, verbose=False)
     datamodule = targets.instantiate(cfg.data, path="data")
     datamodule.setup("test")
-    out = Path(output_dir) if output_dir else default_output_dir(ckpt_path, split, num_samples)
-    make_dir(out, "output_dir")
 
     callbacks: list[L.Callback] = [RichProgressBar()]
     if pictures:

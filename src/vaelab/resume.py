@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from vaelab.config.schema import interpolated_paths
+from vaelab.config.schema import interpolated_paths, is_copy
 
 # Dotted prefixes of the settings a resumed run may change.
 MAY_CHANGE = (
@@ -59,10 +59,10 @@ def changed_settings(stored: DictConfig, current: DictConfig) -> list[tuple[str,
     A setting that only repeats another (an interpolation, e.g. model.num_iw_samples) is judged at its source."""
     old = _flat(OmegaConf.to_container(stored, resolve=True))
     new = _flat(OmegaConf.to_container(current, resolve=True))
-    copies = tuple(interpolated_paths(current))
+    copies = interpolated_paths(current)
     changed = []
     for key in sorted(old.keys() | new.keys()):
-        if may_change(key) or any(key == c or key.startswith(c + ".") for c in copies):
+        if may_change(key) or is_copy(key, copies):
             continue
         if old.get(key, "(unset)") != new.get(key, "(unset)"):
             changed.append((key, old.get(key, "(unset)"), new.get(key, "(unset)")))

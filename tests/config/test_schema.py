@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from vaelab.config.schema import ConfigError, validate
 from vaelab.run import train
@@ -40,6 +42,11 @@ from vaelab.run import train
         (["trainer.accelerator=gpu"], "trainer.accelerator='gpu': no CUDA GPU is available on this machine"),
         (["+model.betaa=3"], "model.betaa: no such setting; did you mean model.beta?"),
         (["model=conv", "model.encoder.channels=[]"], "model.encoder.channels=[]: must have at least 1 entries"),
+        (["data.eval_batch_size=0"], "data.eval_batch_size=0: must be >= 1"),
+        (["likelihood=gaussian", "likelihood.scale=-0.5"], "likelihood.scale=-0.5: must be > 0"),
+        (["likelihood=gaussian", "likelihood.scale=nan"], "likelihood.scale=nan: must be a finite number"),
+        (["likelihood=laplace", "likelihood.scale=-1"], "likelihood.scale=-1: must be > 0"),
+        (["likelihood=gaussian_learned", "likelihood.min_scale=0"], "likelihood.min_scale=0: must be > 0"),
     ],
 )
 def test_bad_values_are_one_line_before_any_work(cfg_factory, tmp_path, overrides, message):
@@ -49,6 +56,43 @@ def test_bad_values_are_one_line_before_any_work(cfg_factory, tmp_path, override
     text = str(raised.value)
     assert message in text and "\n" not in text
     # One bad value, one message: an interpolated copy (model.likelihood, model.num_iw_samples) is not repeated.
+    assert text.count(message.split(":")[0] + ":") == 1
+    assert not list(Path(tmp_path).glob("**/*.ckpt")) and not (Path(cfg.paths.output_dir) / "config.yaml").exists()
+
+
+@pytest.fixture
+def sources(tmp_path):
+    """Real files for the sources that need them: an image folder and a .npy array."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(4):
+        Image.new("RGB", (8, 8), (60 * i, 0, 0)).save(images / f"{i}.png")
+    np.save(tmp_path / "x.npy", np.zeros((10, 4), np.float32))
+    return {
+        "folder": ["data=folder", f"data.root={images}", "data.image_size=8"],
+        "array": ["data=array", f"data.path={tmp_path / 'x.npy'}"],
+    }
+
+
+@pytest.mark.parametrize(
+    "source, overrides, message",
+    [
+        ("folder", ["data.channels=2"], "data.channels=2: must be one of 1 or 3"),
+        ("folder", ["data.channels=4"], "data.channels=4: must be one of 1 or 3"),
+        ("folder", ["data.image_size=0"], "data.image_size=0: must be >= 1"),
+        ("folder", ["data.image_size=big"], "data.image_size='big': must be a whole number"),
+        ("array", ["data.scale=0"], "data.scale=0: must be > 0"),
+        ("array", ["data.scale=-255"], "data.scale=-255: must be > 0"),
+    ],
+)
+def test_bad_source_settings_are_one_line_before_any_work(cfg_factory, sources, tmp_path, source, overrides, message):
+    """Sources whose config reads real files: the files are fine, only the setting is not."""
+    validate(cfg_factory(*sources[source]))  # the same source, with good settings, passes
+    cfg = cfg_factory(*sources[source], *overrides)
+    with pytest.raises(ConfigError) as raised:
+        train(cfg)
+    text = str(raised.value)
+    assert message in text and "\n" not in text
     assert text.count(message.split(":")[0] + ":") == 1
     assert not list(Path(tmp_path).glob("**/*.ckpt")) and not (Path(cfg.paths.output_dir) / "config.yaml").exists()
 

@@ -18,7 +18,7 @@ from vaelab.config.targets import RefusedTarget, check, instantiate, resolve_tar
         "vaelab.data.Digits",
         "vaelab.callbacks.MetricsHistory",
         "vaelab.logger.wandb_logger",
-        "vaelab.io.AtomicCheckpointIO",
+        "vaelab.plugins.AtomicCheckpointIO",
         "torch.optim.AdamW",
         "torch.optim.lr_scheduler.CosineAnnealingLR",
         "torch.optim.lr_scheduler.ReduceLROnPlateau",

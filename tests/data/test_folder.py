@@ -101,20 +101,6 @@ def test_missing_root(tmp_path):
         ImageFolder(str(tmp_path / "nope"), image_size=8).setup()
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"channels": 2}, r"data\.channels must be 1 \(grey\) or 3 \(RGB\), got 2"),
-        ({"channels": 4}, r"data\.channels .* got 4"),
-        ({"image_size": 0}, r"data\.image_size must be an integer >= 1 .* got 0"),
-        ({"image_size": "big"}, r"data\.image_size .* got 'big'"),
-    ],
-)
-def test_bad_arguments(tmp_path, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        ImageFolder(str(tmp_path), **kwargs)
-
-
 def test_config_instantiates(folder):
     cfg = OmegaConf.create({"seed": 0, "data": OmegaConf.load(ROOT / "conf/data/folder.yaml")})
     with pytest.raises(Exception, match="root"):  # root is mandatory (???)

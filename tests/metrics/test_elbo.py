@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.model.test_vae import IMG, _mlp_vae, _np
+from tests.helpers.models import IMG, _mlp_vae, _np
 from vaelab.likelihood import Gaussian
 from vaelab.metrics import ELBO, NLL
 

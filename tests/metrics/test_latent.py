@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.model.test_vae import _images, _mlp_vae
+from tests.helpers.models import _images, _mlp_vae
 from vaelab.metrics import LatentUsage
 
 L = 6

@@ -11,10 +11,14 @@ vaelab.config.targets.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError
+
+from vaelab.errors import root_cause
 
 # Strict: 2.5 is not silently an int, "abc" not a number, true not 1; floats must be finite.
 Int = Annotated[int, Strict()]
@@ -247,7 +251,14 @@ def validate(cfg: DictConfig, schema: type[BaseModel] = Settings, source: str = 
 
     A setting that merely repeats another (`model.latent_dim: ${...}` style interpolations) is
     reported at its source only, so that one bad value gives one message."""
-    tree = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        tree = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        # A resolver's own error (a data file that is not there) is the one to report.
+        cause = root_cause(err)
+        if cause is err:
+            raise
+        raise cause from None
     try:
         schema.model_validate(tree)
     except ValidationError as err:
@@ -255,22 +266,31 @@ def validate(cfg: DictConfig, schema: type[BaseModel] = Settings, source: str = 
         problems = []
         for e in err.errors():
             path = _path(tree, e["loc"])
-            copied = any(path == c or path.startswith(c + ".") for c in copies)
-            if not copied and (msg := _describe(e, path, tree)) not in problems:
+            if not is_copy(path, copies) and (msg := _describe(e, path, tree)) not in problems:
                 problems.append(msg)
         raise ConfigError(f"{source}{'; '.join(problems)}") from None
 
 
 def interpolated_paths(cfg: Any, prefix: str = "") -> list[str]:
-    """Dotted paths of the nodes whose value is an interpolation of another."""
+    """Paths (`a.b`, `a.b[1]`) of the nodes whose value is an interpolation of another."""
+    if isinstance(cfg, DictConfig):
+        keys = [(key, f"{prefix}.{key}" if prefix else str(key)) for key in cfg.keys()]
+    elif isinstance(cfg, ListConfig):
+        keys = [(i, f"{prefix}[{i}]") for i in range(len(cfg))]
+    else:
+        return []
     found = []
-    for key in cfg.keys() if isinstance(cfg, DictConfig) else []:
-        path = f"{prefix}.{key}" if prefix else str(key)
+    for key, path in keys:
         if OmegaConf.is_interpolation(cfg, key):
             found.append(path)
         else:
             found += interpolated_paths(cfg[key], path)
     return found
+
+
+def is_copy(path: str, copies: Iterable[str]) -> bool:
+    """Whether `path` is one of `copies` (interpolated paths) or lies inside one."""
+    return any(path == c or path.startswith((c + ".", c + "[")) for c in copies)
 
 
 def _path(tree: Any, loc: tuple) -> str:
@@ -290,6 +310,15 @@ def _path(tree: Any, loc: tuple) -> str:
     return ".".join(parts)
 
 
+# pydantic's bound errors: (operator, the context key holding the bound).
+BOUNDS = {
+    "greater_than_equal": (">=", "ge"),
+    "greater_than": (">", "gt"),
+    "less_than_equal": ("<=", "le"),
+    "less_than": ("<", "lt"),
+}
+
+
 def _describe(e: dict[str, Any], path: str, tree: Any) -> str:
     kind, ctx = e["type"], e.get("ctx", {})
     value = e.get("input")
@@ -305,6 +334,9 @@ def _describe(e: dict[str, Any], path: str, tree: Any) -> str:
         return f"{path}: missing; it must be set"
     if kind == "union_tag_invalid":
         return f"{path}._target_={ctx.get('tag')!r}: not one of {ctx.get('expected_tags')}"
+    if kind in BOUNDS:
+        op, bound = BOUNDS[kind]
+        return f"{shown}: must be {op} {ctx[bound]:g}"
     said = {
         "int_type": "must be a whole number",
         "int_parsing": "must be a whole number",
@@ -316,10 +348,6 @@ def _describe(e: dict[str, Any], path: str, tree: Any) -> str:
         "bool_parsing": "must be true or false",
         "string_type": "must be a string",
         "list_type": "must be a list",
-        "greater_than_equal": f"must be >= {ctx.get('ge')}",
-        "greater_than": f"must be > {ctx.get('gt')}",
-        "less_than_equal": f"must be <= {ctx.get('le')}",
-        "less_than": f"must be < {ctx.get('lt')}",
         "literal_error": f"must be one of {ctx.get('expected')}",
         "too_short": f"must have at least {ctx.get('min_length')} entries",
         "too_long": f"must have at most {ctx.get('max_length')} entries",

@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 # vaelab's component packages: what their `__all__` exports is what vaelab ships.
-SHIPPED = ("vaelab.model", "vaelab.likelihood", "vaelab.data", "vaelab.callbacks", "vaelab.logger", "vaelab.io")
+SHIPPED = ("vaelab.model", "vaelab.likelihood", "vaelab.data", "vaelab.callbacks", "vaelab.logger", "vaelab.plugins")
 # Modules whose classes of one kind a config may swap in: module -> (dotted name of the base class).
 FAMILIES = {
     "torch.optim": ("torch.optim.Optimizer",),
@@ -32,7 +32,7 @@ EXACT = ("lightning.pytorch.Trainer", "lightning.Trainer")
 # vaelab functions that build a component.
 FACTORIES = ("vaelab.logger.wandb_logger",)
 ALLOWED = (
-    "vaelab's own classes (vaelab.model, .likelihood, .data, .callbacks, .logger, .io), torch.optim optimisers "
+    "vaelab's own classes (vaelab.model, .likelihood, .data, .callbacks, .logger, .plugins), torch.optim optimisers "
     "and schedulers, and Lightning's Trainer, callbacks and loggers"
 )
 
@@ -57,7 +57,7 @@ def resolve_target(target: Any) -> Any:
     if module in SHIPPED:
         mod = importlib.import_module(module)
         found = getattr(mod, name) if name in getattr(mod, "__all__", ()) else None
-        # Classes only (a public helper such as vaelab.io.write_text is not a component), and the factories named here.
+        # Classes only (a public helper function is not a component), and the factories named here.
         return found if inspect.isclass(found) or target in FACTORIES else None
     if module in FAMILIES and not name.startswith("_"):
         found = getattr(importlib.import_module(module), name, None)

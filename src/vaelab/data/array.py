@@ -116,10 +116,6 @@ class ArrayData(InMemoryDataModule):
     """Examples from a numpy array, x / `scale`; labels from `labels_key` of an .npz (default "y")."""
 
     def __init__(self, path: str, key: str | None = None, labels_key: str | None = None, scale: float = 1.0, **kwargs):
-        if not float(scale) > 0 or not np.isfinite(float(scale)):
-            raise ValueError(
-                f"data.scale must be a positive number (x is divided by it, e.g. 255 for bytes), got {scale!r}"
-            )
         super().__init__(**kwargs)
         self.path, self.key, self.labels_key, self.scale = (
             Path(path).expanduser(),

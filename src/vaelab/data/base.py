@@ -14,7 +14,6 @@ import torch
 
 from vaelab.data.loader import EpochOrder, TensorLoader
 
-BINARIZE = ("none", "static", "dynamic")
 # The fixed seed of the evaluation splits' binarisation: every run, whatever its own seed,
 # is scored on the same binary val/test images, so NLLs compare across runs.
 EVAL_BINARIZE_SEED = 1234
@@ -58,11 +57,6 @@ class InMemoryDataModule(L.LightningDataModule):
         on_device: bool = True,
     ):
         super().__init__()
-        for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if int(value) < 1:
-                raise ValueError(f"data.{name} must be >= 1, got {value}")
-        if binarize not in BINARIZE:
-            raise ValueError(f"data.binarize must be one of {', '.join(BINARIZE)}; got {binarize!r}")
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.val_size, self.test_size = val_size, test_size
         self.binarize, self.seed = binarize, int(seed)

@@ -51,10 +51,6 @@ class ImageFolder(InMemoryDataModule):
     """
 
     def __init__(self, root: str, image_size: int = 64, channels: int = 3, **kwargs):
-        if channels not in CHANNELS:
-            raise ValueError(f"data.channels must be 1 (grey) or 3 (RGB), got {channels!r}")
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-            raise ValueError(f"data.image_size must be an integer >= 1 (pixels per side), got {image_size!r}")
         super().__init__(**kwargs)
         self.root = Path(root).expanduser()
         self.image_size, self.channels = image_size, int(channels)

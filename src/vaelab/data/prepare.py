@@ -12,25 +12,21 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 from vaelab.config import targets
-from vaelab.errors import report
+from vaelab.errors import exit_code
 
 
 def main(argv: list[str] | None = None, config_dir: str = "conf") -> int:
-    overrides = list(sys.argv[1:] if argv is None else argv)
-    try:
-        with initialize_config_dir(str(Path(config_dir).resolve()), version_base="1.3"):
-            cfg = compose("train", overrides=overrides)
-        datamodule = targets.instantiate(cfg.data, path="data")
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-    except Exception as err:
-        code = report(err)
-        if code is None:
-            raise
-        return code
+    return exit_code(prepare, list(sys.argv[1:] if argv is None else argv), config_dir)
+
+
+def prepare(overrides: list[str], config_dir: str) -> None:
+    with initialize_config_dir(str(Path(config_dir).resolve()), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    datamodule = targets.instantiate(cfg.data, path="data")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
     sizes = ", ".join(f"{k} {len(v[0])}" for k, v in datamodule.splits.items())
     print(f"{cfg.data._target_}: {sizes}; example shape {list(datamodule.shape)}")
-    return 0
 
 
 if __name__ == "__main__":

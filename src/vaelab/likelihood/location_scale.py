@@ -10,18 +10,12 @@ from torch.distributions import Normal
 from vaelab.likelihood.base import Likelihood
 
 
-def _positive(name: str, value: float) -> float:
-    if not value > 0:
-        raise ValueError(f"likelihood.{name} must be > 0, got {value}")
-    return float(value)
-
-
 class Gaussian(Likelihood):
     """N(x_d; mu_d, scale^2) with one fixed scale from config (scale=1 is the 'MSE' VAE)."""
 
     def __init__(self, scale: float = 0.1):
         super().__init__()
-        self.scale = _positive("scale", scale)
+        self.scale = float(scale)
 
     def base(self, loc: torch.Tensor) -> Normal:
         return Normal(loc, self.scale, validate_args=False)
@@ -38,7 +32,7 @@ class GaussianLearned(Likelihood):
 
     def __init__(self, min_scale: float = 1e-2):
         super().__init__()
-        self.min_scale = _positive("min_scale", min_scale)
+        self.min_scale = float(min_scale)
 
     def base(self, loc: torch.Tensor, raw_scale: torch.Tensor) -> Normal:
         return Normal(loc, self.min_scale + F.softplus(raw_scale), validate_args=False)
@@ -49,7 +43,7 @@ class Laplace(Likelihood):
 
     def __init__(self, scale: float = 0.1):
         super().__init__()
-        self.scale = _positive("scale", scale)
+        self.scale = float(scale)
 
     def base(self, loc: torch.Tensor) -> TorchLaplace:
         return TorchLaplace(loc, self.scale, validate_args=False)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from vaelab.model.common import check_sizes, gaussian_head
+from vaelab.model.common import gaussian_head
 
 
 def spatial_sizes(data_shape: Sequence[int], n_stages: int) -> list[tuple[int, int]]:
@@ -42,7 +42,6 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, data_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (32, 64)):
         super().__init__()
-        check_sizes(latent_dim, channels, name="channels")
         h, w = spatial_sizes(data_shape, len(channels))[-1]
         layers: list[nn.Module] = []
         c_in = int(data_shape[0])
@@ -71,7 +70,6 @@ class ConvDecoder(nn.Module):
         params_per_dim: int = 1,
     ):
         super().__init__()
-        check_sizes(latent_dim, channels, name="channels")
         sizes = spatial_sizes(data_shape, len(channels))
         c, h, w = (int(s) for s in data_shape)
         self.out_shape = (params_per_dim, c, h, w)

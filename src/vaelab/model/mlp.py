@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from vaelab.model.common import check_sizes, gaussian_head
+from vaelab.model.common import gaussian_head
 
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -23,7 +23,6 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, data_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (512, 256)):
         super().__init__()
-        check_sizes(latent_dim=latent_dim, hidden=hidden)
         self.body = _mlp([math.prod(data_shape), *hidden])
         self.head = gaussian_head(hidden[-1] if hidden else math.prod(data_shape), latent_dim)
 
@@ -46,7 +45,6 @@ class MLPDecoder(nn.Module):
         params_per_dim: int = 1,
     ):
         super().__init__()
-        check_sizes(latent_dim=latent_dim, hidden=hidden)
         self.out_shape = (params_per_dim, *data_shape)
         sizes = [latent_dim, *reversed(list(hidden))]
         self.body = _mlp(sizes)

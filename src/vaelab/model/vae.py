@@ -52,15 +52,6 @@ class VAE(L.LightningModule):
         val_iw_samples: int = 0,
     ):
         super().__init__()
-        if not beta >= 0:
-            raise ValueError(f"model.beta must be >= 0, got {beta}")
-        if int(latent_dim) < 1:
-            raise ValueError(f"model.latent_dim must be >= 1, got {latent_dim}")
-        if int(num_iw_samples) < 1:
-            raise ValueError(f"eval.num_samples must be >= 1, got {num_iw_samples}")
-        lr = getattr(optimizer, "keywords", {}).get("lr")
-        if lr is not None and not lr > 0:
-            raise ValueError(f"model.optimizer.lr must be > 0, got {lr}")
         self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
         self.data_shape = tuple(int(s) for s in data_shape)
         self.latent_dim = int(latent_dim)
