@@ -155,3 +155,22 @@ def test_load_time_overrides_are_checked(capsys, override, message):
     assert eval_main([f"ckpt_path={OLD_CHECKPOINT}", override]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: ") and message in line
+
+
+def test_a_checkpoint_cannot_point_lightning_at_files_outside_its_folder(tmp_path, cfg_factory):
+    # Lightning deletes the worst of the top-k checkpoints it restored from the record: a crafted
+    # record could name any file. Such a checkpoint is refused before Lightning sees it.
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    checkpoint = torch.load(OLD_CHECKPOINT, weights_only=True)
+    (key,) = [k for k in checkpoint["callbacks"] if "val/loss" in k]
+    state = checkpoint["callbacks"][key]
+    state["kth_best_model_path"] = str(Path(state["dirpath"]) / ".." / ".." / ".." / str(victim))
+    state["best_k_models"] = {str(victim): torch.tensor(0.0)}
+    evil = tmp_path / "evil.ckpt"
+    torch.save(checkpoint, evil)
+    with pytest.raises(RefusedTarget, match="outside its folder"):
+        load_model(evil)
+    with pytest.raises(RefusedTarget, match="outside its folder"):
+        train(cfg_factory(f"ckpt_path={evil}"))
+    assert victim.read_text() == "keep me"

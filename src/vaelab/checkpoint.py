@@ -14,6 +14,7 @@ A checkpoint is data from anywhere, so reading one:
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,26 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(checkpoint.get("vaelab"), dict) or not isinstance(checkpoint["vaelab"].get("config"), dict):
         raise ValueError(f"ckpt_path={path}: holds no vaelab config, so the model cannot be rebuilt from it")
     _refuse_resolvers(checkpoint["vaelab"]["config"], f"ckpt_path={path}")
+    _refuse_foreign_paths(checkpoint, f"ckpt_path={path}")
     return checkpoint
+
+
+def _refuse_foreign_paths(checkpoint: dict[str, Any], source: str) -> None:
+    """On resume Lightning restores ModelCheckpoint's record (best, last and top-k paths) and
+    later deletes the worst of the top k: a path outside the callback's own folder would let a
+    crafted checkpoint delete any file. Honest records name files in that folder, wherever the
+    run directory has since been moved."""
+    for name, state in (checkpoint.get("callbacks") or {}).items():
+        if not isinstance(state, dict) or not isinstance(state.get("dirpath"), str):
+            continue
+        root = os.path.normpath(state["dirpath"])
+        named = [state.get(k) for k in ("best_model_path", "kth_best_model_path", "last_model_path")]
+        named += list(state.get("best_k_models") or {})
+        for file in filter(None, named):
+            if os.path.commonpath([root, os.path.normpath(os.path.join(root, str(file)))]) != root:
+                raise targets.RefusedTarget(
+                    f"{source}: refused: the record of {name} names {file}, outside its folder {root}"
+                )
 
 
 def _refuse_resolvers(tree: Any, source: str, where: str = "") -> None:
