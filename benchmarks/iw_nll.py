@@ -64,7 +64,7 @@ def main() -> None:
     datamodule = instantiate(cfg.data)
     datamodule.setup("test")
     x = datamodule.splits["test"][0][: args.images]
-    model = instantiate(cfg.model).eval()
+    model = instantiate(cfg.model).model.eval()
     batch = cfg.data.eval_batch_size
 
     gflops = matmul_gflops()

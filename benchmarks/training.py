@@ -58,7 +58,7 @@ def hand_step(encoder, decoder, optimizer, x: torch.Tensor) -> None:
 def run_hand_loop(cfg, batches, batch_limit: int | None = None, warmup: int = 50) -> float:
     """Images/s of one epoch of the hand loop, after `warmup` batches; `batches()` yields an epoch."""
     torch.manual_seed(0)
-    model = instantiate(cfg.model)
+    model = instantiate(cfg.model).model
     optimizer = instantiate(cfg.model.optimizer)(params=model.parameters())  # the same optimiser as vaelab
     for i, x in enumerate(batches()):
         if i == warmup:

@@ -131,9 +131,9 @@ def test_likelihood_lookup_imports_nothing_but_vaelab_likelihoods(tmp_path):
 
 def test_an_old_honest_checkpoint_still_loads(tmp_path):
     model, cfg, checkpoint = load_model(OLD_CHECKPOINT)
-    assert model.latent_dim == 2 and cfg.model.encoder.hidden == [16]
+    assert model.model.latent_dim == 2 and cfg.model.encoder.hidden == [16]
     x = torch.rand(3, 1, 8, 8)
-    assert model.log_marginal(x, 5).shape == (3,)
+    assert model.model.log_marginal(x, 5).shape == (3,)
     out = tmp_path / "eval"
     assert eval_main([f"ckpt_path={OLD_CHECKPOINT}", "num_samples=2", f"output_dir={out}", "pictures=false"]) == 0
     assert (out / "metrics.json").is_file()
@@ -142,10 +142,10 @@ def test_an_old_honest_checkpoint_still_loads(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("model.beta=-1", "model.beta=-1: must be >= 0"),
+        ("objective.beta=-1", "objective.beta=-1: must be >= 0"),
         (
-            "model.betaa=3",
-            "model.betaa=3: the checkpoint's config has no setting model.betaa; did you mean model.beta?",
+            "objective.betaa=3",
+            "objective.betaa=3: the checkpoint's config has no setting objective.betaa; did you mean objective.beta?",
         ),
         ("eval.num_sampels=5", "did you mean eval.num_samples?"),
         ("data.batch_size=2.5", "data.batch_size=2.5: must be a whole number"),

@@ -44,14 +44,14 @@ def sweep(tmp_path) -> Path:
     history0 = [*rows({0: 120.0, 1: 110.0}), *rows({1: 109.0, 2: 100.0})]  # resumed after epoch 1
     write_run(
         sweep / "0",
-        ["model.beta=0.5", "model.latent_dim=2"],
+        ["objective.beta=0.5", "model.latent_dim=2"],
         {"test/nll": 95.5, "test/elbo": -99.0},
         {"state": "finished"},
         history0,
     )
     write_run(
         sweep / "1",
-        ["model.beta=1.0", "model.latent_dim=2"],
+        ["objective.beta=1.0", "model.latent_dim=2"],
         {"test/nll": 80.0, "test/elbo": -85.0},
         "",
         rows({0: 118.0}),
@@ -60,7 +60,7 @@ def sweep(tmp_path) -> Path:
     cut = json.dumps(rows({2: 98.0})[0])[:25]
     write_run(
         sweep / "2",
-        ["model.beta=2.0", "model.latent_dim=2"],
+        ["objective.beta=2.0", "model.latent_dim=2"],
         {"test/nll": 90.25, "test/elbo": -94.0},
         {"state": "finished"},
         good + cut,
@@ -86,14 +86,14 @@ def test_broken_runs_are_listed_and_the_others_compared(sweep, capsys):
 
     with (out / "comparison.csv").open() as f:
         header, *csv_rows = list(csv.reader(f))
-    assert header == ["run", "state", "model.beta", "test/nll", "test/elbo", "note"]
+    assert header == ["run", "state", "objective.beta", "test/nll", "test/elbo", "note"]
     assert [r[:4] for r in csv_rows] == [
         [str(sweep / "2"), "finished", "2.0", "90.2500"],
         [str(sweep / "0"), "finished", "0.5", "95.5000"],
         [str(sweep / "1"), "broken", "1.0", "80.0000"],
     ]
     assert csv_rows[2][-1] == "status.json: empty" and csv_rows[1][-1] == ""
-    assert (out / "test_nll_vs_model.beta.png").stat().st_size > 1000
+    assert (out / "test_nll_vs_objective.beta.png").stat().st_size > 1000
     assert (out / "val_curves.png").stat().st_size > 1000
 
 
@@ -110,8 +110,8 @@ def test_history_keeps_good_rows_and_the_last_row_of_a_repeated_epoch(sweep):
         ({"metrics": '{"test/nll": 9'}, "metrics.json: not JSON (Expecting ',' delimiter: line 1 column 15)"),
         ({"metrics": "[1, 2]"}, "metrics.json: not a JSON object (it holds a list)"),
         ({"status": '{"state": "fin'}, "status.json: not JSON (Unterminated string starting at: line 1 column 11)"),
-        ({"overrides": "- model.beta=1\n- [oops"}, ".hydra/overrides.yaml: not YAML ("),
-        ({"overrides": "model.beta: 1\n"}, ".hydra/overrides.yaml: not a list of overrides (key=value strings)"),
+        ({"overrides": "- objective.beta=1\n- [oops"}, ".hydra/overrides.yaml: not YAML ("),
+        ({"overrides": "objective.beta: 1\n"}, ".hydra/overrides.yaml: not a list of overrides (key=value strings)"),
         ({"overrides": ""}, ".hydra/overrides.yaml: empty"),
         (
             {"history": '{"epoch": 0, "val/loss": 1.0}\n{"epoch": 1, "val/lo\n{"epoch": 2, "val/loss": 0.5}\n'},
@@ -121,7 +121,7 @@ def test_history_keeps_good_rows_and_the_last_row_of_a_repeated_epoch(sweep):
     ],
 )
 def test_each_broken_file_is_named(tmp_path, broken, reason):
-    files = {"overrides": ["model.beta=1"], "metrics": {"test/nll": 90.0}, "status": {"state": "finished"}}
+    files = {"overrides": ["objective.beta=1"], "metrics": {"test/nll": 90.0}, "status": {"state": "finished"}}
     run = read_run(write_run(tmp_path / "run", **{**files, **broken}))
     assert run["state"] == "broken"
     assert run["problems"][0].startswith(reason)

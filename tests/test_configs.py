@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 
 from tests.conftest import CONF
 from vaelab.model import VAE
+from vaelab.system import VAESystem
 
 
 def options(group: str) -> list[str]:
@@ -22,12 +23,28 @@ ARCHITECTURES = [m for m in options("model") if m != "vae"]
 @pytest.mark.parametrize("model", ARCHITECTURES)
 def test_every_model_and_likelihood_instantiates_and_runs(cfg_factory, model, likelihood):
     cfg = cfg_factory(f"model={model}", f"likelihood={likelihood}", "data=fashion_mnist")
-    vae = instantiate(cfg.model)
-    assert isinstance(vae, VAE) and vae.latent_dim == 4
+    system = instantiate(cfg.model)
+    vae = system.model
+    assert isinstance(system, VAESystem) and isinstance(vae, VAE) and vae.latent_dim == 4
     x = torch.rand(3, 1, 28, 28)
     recon, kl = vae.elbo_terms(x)
     assert recon.shape == kl.shape == (3,) and torch.isfinite(recon).all()
     assert type(vae.likelihood).__name__ == cfg.likelihood._target_.rsplit(".", 1)[1]
+
+
+@pytest.mark.parametrize("group", ["objective", "prior", "kl_schedule"])
+def test_every_objective_prior_and_schedule_trains_a_step(cfg_factory, group):
+    for option in options(group):
+        cfg = cfg_factory(f"{group}={option}")
+        system = instantiate(cfg.model)
+        assert (
+            type(getattr(system, group) if group != "prior" else system.model.prior).__name__
+            == (getattr(cfg, group)._target_.rsplit(".", 1)[1])
+        ), option
+        system.train()
+        step = system.objective(system.model, torch.rand(8, 1, 8, 8), system.kl_weight())
+        assert step.loss.dim() == 0 and torch.isfinite(step.loss), option
+        step.loss.backward()
 
 
 @pytest.mark.parametrize("trainer", options("trainer"))
@@ -62,17 +79,17 @@ def test_every_callback_set_instantiates(cfg_factory, callbacks):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_every_experiment_composes(cfg_factory, experiment):
     cfg = cfg_factory(f"experiment={experiment}")
-    assert isinstance(instantiate(cfg.model), VAE)
+    assert isinstance(instantiate(cfg.model), VAESystem)
 
 
 def test_required_knobs_exist(cfg_factory):
-    cfg = cfg_factory("model.beta=4", "model.latent_dim=7", "seed=3", "trainer.max_epochs=2")
-    vae = instantiate(cfg.model)
-    assert (vae.beta, vae.latent_dim) == (4.0, 7)
+    cfg = cfg_factory("objective.beta=4", "model.latent_dim=7", "seed=3", "trainer.max_epochs=2")
+    system = instantiate(cfg.model)
+    assert (system.objective.beta, system.model.latent_dim) == (4.0, 7)
     assert cfg.trainer.max_epochs == 2 and cfg.data.seed == 3
-    assert vae.decoder.out_shape == (1, 1, 8, 8)
+    assert system.model.decoder.out_shape == (1, 1, 8, 8)
     learned = instantiate(cfg_factory("likelihood=gaussian_learned").model)
-    assert learned.decoder.out_shape == (2, 1, 8, 8)  # the decoder width follows the likelihood
+    assert learned.model.decoder.out_shape == (2, 1, 8, 8)  # the decoder width follows the likelihood
 
 
 @pytest.mark.parametrize("debug", options("debug"))

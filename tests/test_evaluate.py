@@ -83,10 +83,10 @@ def test_eval_on_another_split_renames_keys(trained, tmp_path):
 def test_checkpoint_rebuilds_the_model_alone(trained):
     ckpt, _ = trained
     model, cfg, checkpoint = load_model(ckpt)
-    assert not model.training and model.latent_dim == cfg.model.latent_dim == 4
+    assert not model.training and model.model.latent_dim == cfg.model.latent_dim == 4
     assert checkpoint["vaelab"]["config"]["data"]["_target_"] == "vaelab.data.Digits"
     x = torch.rand(3, 1, 8, 8)
-    assert model.reconstruct(x).shape == x.shape
+    assert model.model.reconstruct(x).shape == x.shape
 
 
 def test_sample_writes_grid_and_array(trained, tmp_path):
@@ -125,8 +125,8 @@ def test_bad_overrides_and_surroundings_are_one_line(trained, tmp_path, capsys):
     a_file = tmp_path / "a_file"
     a_file.write_text("")
     cases = [
-        (eval_main, ["model.beta=-1"], "model.beta=-1: must be >= 0"),
-        (eval_main, ["model.betaa=3"], "has no setting model.betaa; did you mean model.beta?"),
+        (eval_main, ["objective.beta=-1"], "objective.beta=-1: must be >= 0"),
+        (eval_main, ["objective.betaa=3"], "has no setting objective.betaa; did you mean objective.beta?"),
         (eval_main, ["eval.num_sampels=5"], "has no setting eval.num_sampels; did you mean eval.num_samples?"),
         (eval_main, ["accelerator=gpu"], "accelerator=gpu: no CUDA GPU is available on this machine; use cpu"),
         (eval_main, [f"output_dir={a_file}", "num_samples=2"], f"output_dir={a_file}: a file is in the way"),

@@ -20,6 +20,7 @@ from vaelab import pictures
 from vaelab.likelihood import Gaussian
 from vaelab.model import VAE
 from vaelab.model.vae import lerp, slerp
+from vaelab.priors import StandardNormal
 
 IMG = (1, 8, 8)
 PAD = 1
@@ -59,6 +60,7 @@ def _readable_vae(latent_dim: int = 4) -> VAE:
         encoder=LinearEncoder(latent_dim),
         decoder=RowDecoder(),
         likelihood=Gaussian(scale=0.1),
+        prior=StandardNormal(latent_dim),
         data_shape=IMG,
         latent_dim=latent_dim,
     )

@@ -43,7 +43,7 @@ def no_checkpoint_written(root: Path) -> bool:
 @pytest.mark.parametrize(
     "overrides, line",
     [
-        (["model.beta=abc"], "error: model.beta='abc': must be a number"),
+        (["objective.beta=abc"], "error: objective.beta='abc': must be a number"),
         (["ckpt_path=last"], "error: ckpt_path=last: no earlier run of this command left a checkpoints/last.ckpt"),
         (
             ["paths.log_dir=/proc/vaelab"],
@@ -161,9 +161,14 @@ def test_bad_checkpoints_are_refused_before_training(cfg_factory, finished_run, 
     with pytest.raises(ValueError, match="corrupt.ckpt: not a readable checkpoint"):
         train(cfg_factory(f"ckpt_path={corrupt}"))
     # A checkpoint of another run's settings is not resumed under these ones.
-    with pytest.raises(ValueError, match=r"differs from the checkpoint's run .*model.latent_dim") as raised:
-        train(cfg_factory(f"ckpt_path={OLD_CHECKPOINT}"))
+    with pytest.raises(
+        ValueError, match=r"model.latent_dim=5 differs from the checkpoint's run \(model.latent_dim=4\)"
+    ) as raised:
+        train(cfg_factory("model.latent_dim=5", f"ckpt_path={good}"))
     assert "\n" not in str(raised.value)
+    # One from before the model/system split can be evaluated, not resumed.
+    with pytest.raises(ValueError, match="before the model/system split.*not resumed"):
+        train(cfg_factory(f"ckpt_path={OLD_CHECKPOINT}"))
     # Evaluating with a shape-changing override: the weights do not fit.
     assert eval_main([f"ckpt_path={good}", "model.latent_dim=9", "num_samples=2"]) == 1
     assert "do not fit the model its config describes with model.latent_dim=9" in capsys.readouterr().err
@@ -250,7 +255,7 @@ def test_run_directories_are_never_reused(tmp_path):
     assert len(made) == 5 and all(p.is_dir() for p in made)
     rundir._chosen.clear()
     with pytest.raises(FileNotFoundError, match="ckpt_path=last: no earlier run of this command"):
-        rundir.run_dir(str(tmp_path), "last", ["model.beta=2", "ckpt_path=last"])
+        rundir.run_dir(str(tmp_path), "last", ["objective.beta=2", "ckpt_path=last"])
     (tmp_path / "a_file").write_text("")
     with pytest.raises(NotADirectoryError, match="a_file/runs: a file is in the way|cannot create the directory"):
         rundir.new_run_dir(tmp_path / "a_file" / "runs")

@@ -38,7 +38,7 @@ def wandb_record(run_dir: Path) -> dict:
 def test_grid_sweep_with_a_failing_job(tmp_path):
     """Every job gets its own run directory and W&B run in the sweep's group; a job that fails is
     recorded as failed and the others still finish; vaelab-compare then tabulates them."""
-    done = train_cli(tmp_path, "-m", *FAST, "model.beta=0.5,-1,2", "model.latent_dim=2,3", "logger=wandb")
+    done = train_cli(tmp_path, "-m", *FAST, "objective.beta=0.5,-1,2", "model.latent_dim=2,3", "logger=wandb")
     assert done.returncode != 0  # Hydra reports the failure at the end of the sweep
     (sweep,) = tmp_path.glob("train/multiruns/*")
     jobs = sorted((p for p in sweep.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
@@ -48,8 +48,8 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
         status = json.loads((job / "status.json").read_text())
         states[" ".join(o for o in overrides if o.startswith("model."))] = status["state"]
-        if "model.beta=-1" in overrides:
-            assert status["state"] == "failed" and "model.beta=-1: must be >= 0" in status["error"]
+        if "objective.beta=-1" in overrides:
+            assert status["state"] == "failed" and "objective.beta=-1: must be >= 0" in status["error"]
             assert not (job / "metrics.json").exists()
             continue
         assert status["state"] == "finished"
@@ -63,14 +63,14 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
     assert compare_main([str(sweep), "--metric", "test/elbo", "--mode", "max"]) == 0
     out = sweep / "comparison"
     table = (out / "comparison.md").read_text()
-    assert "failed" in table and "model.beta=-1: must be >= 0" in table
+    assert "failed" in table and "objective.beta=-1: must be >= 0" in table
     rows = list(csv_rows(out / "comparison.csv"))
     header, body = rows[0], rows[1:]
-    assert header[:4] == ["run", "state", "model.beta", "model.latent_dim"] and header[4] == "test/elbo"
+    assert header[:4] == ["run", "state", "objective.beta", "model.latent_dim"] and header[4] == "test/elbo"
     elbos = [float(r[4]) for r in body if r[1] == "finished"]
     assert elbos == sorted(elbos, reverse=True) and len(body) == 6  # best first, failed last
     assert [r[1] for r in body[-2:]] == ["failed", "failed"]
-    for name in ("test_elbo_vs_model.beta.png", "test_elbo_vs_model.latent_dim.png", "val_curves.png"):
+    for name in ("test_elbo_vs_objective.beta.png", "test_elbo_vs_model.latent_dim.png", "val_curves.png"):
         assert (out / name).stat().st_size > 1000
 
 
@@ -123,7 +123,9 @@ def test_wandb_sweep_command_runs_as_an_agent_would(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = tmp_path.glob("wandb_sweep/runs/*")
     config = yaml.safe_load((run / "config.yaml").read_text())
-    assert config["model"]["beta"] == params["model.beta"] and config["likelihood"]["_target_"].endswith("Bernoulli")
+    assert config["objective"]["beta"] == params["objective.beta"] and config["likelihood"]["_target_"].endswith(
+        "Bernoulli"
+    )
     assert sweep["metric"]["name"] in json.loads((run / "metrics.json").read_text())
 
 
@@ -164,7 +166,7 @@ def test_bf16_mixed_precision_on_cpu(cfg_factory):
 
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_a_two_job_sweep(tmp_path):
-    done = train_cli(tmp_path, "-m", "hydra/launcher=submitit_local", *FAST, "logger=none", "model.beta=1,2")
+    done = train_cli(tmp_path, "-m", "hydra/launcher=submitit_local", *FAST, "logger=none", "objective.beta=1,2")
     assert done.returncode == 0, done.stderr[-3000:]
     (sweep,) = tmp_path.glob("train/multiruns/*")
     assert (sweep / ".submitit").is_dir()

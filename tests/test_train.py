@@ -128,7 +128,7 @@ def test_cli_run_leaves_a_complete_run_directory(tmp_path):
         "eval.num_samples=8",
         f"hydra.run.dir={run_dir}",
         f"paths.data_dir={tmp_path / 'data'}",
-        "model.beta=2",
+        "objective.beta=2",
         "tags=[cli]",
     ]
     env = {**os.environ, "WANDB_MODE": "offline"}

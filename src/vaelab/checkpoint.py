@@ -45,7 +45,33 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"ckpt_path={path}: holds no vaelab config, so the model cannot be rebuilt from it")
     _refuse_resolvers(checkpoint["vaelab"]["config"], f"ckpt_path={path}")
     _refuse_foreign_paths(checkpoint, f"ckpt_path={path}")
+    _migrate(checkpoint)
     return checkpoint
+
+
+def _migrate(checkpoint: dict[str, Any]) -> None:
+    """A checkpoint from before the model/system split (vaelab 0.1.0: `model._target_:
+    vaelab.model.VAE`, beta and kl_warmup_steps on the model) in today's layout: the system
+    around the model, the ELBO objective with its beta, a linear KL schedule, the N(0, I) prior.
+    Its weights move under `model.`. It can be evaluated and sampled, not resumed."""
+    config = checkpoint["vaelab"]["config"]
+    model = config.get("model")
+    if not (isinstance(model, dict) and model.get("_target_") == "vaelab.model.VAE"):
+        return
+    beta, warmup = model.pop("beta", 1.0), model.pop("kl_warmup_steps", 0)
+    config["prior"] = {"_target_": "vaelab.priors.StandardNormal", "latent_dim": "${model.latent_dim}"}
+    config["objective"] = {"_target_": "vaelab.objectives.ELBO", "beta": beta, "free_bits": 0.0}
+    config["kl_schedule"] = (
+        {"_target_": "vaelab.kl_schedules.Linear", "steps": warmup}
+        if warmup
+        else {"_target_": "vaelab.kl_schedules.Constant"}
+    )
+    model.update(
+        {"_target_": "vaelab.system.VAESystem", "prior": "${prior}", "objective": "${objective}"}
+        | {"kl_schedule": "${kl_schedule}"}
+    )
+    checkpoint["state_dict"] = {f"model.{k}": v for k, v in checkpoint["state_dict"].items()}
+    checkpoint["vaelab"]["migrated_from"] = "vaelab 0.1.0 (before the model/system split)"
 
 
 def _refuse_foreign_paths(checkpoint: dict[str, Any], source: str) -> None:

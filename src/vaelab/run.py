@@ -71,6 +71,11 @@ def check_resume(cfg: DictConfig, path: Path, model) -> None:
     """Before any data loads: the checkpoint is readable, trustworthy, was made by the same
     settings (bar those a resume may change) and holds weights of this model's shape."""
     checkpoint = read_checkpoint(path)
+    if "migrated_from" in checkpoint["vaelab"]:
+        raise ValueError(
+            f"ckpt_path={path}: made by {checkpoint['vaelab']['migrated_from']}: it can be evaluated and sampled "
+            f"(vaelab-eval, vaelab-sample), not resumed; start a new run without ckpt_path"
+        )
     check_resumable(stored_config(checkpoint, path), cfg, path)
     load_weights(model, checkpoint, path)
 
@@ -140,7 +145,7 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
     datamodule.setup("fit")
     for split in ("train", "val", "test") if cfg.get("test") else ("train", "val"):
         where = f"the {split} split (data={cfg.data._target_})"
-        model.likelihood.check_data_range(*datamodule.data_range(split), where=where)
+        model.model.likelihood.check_data_range(*datamodule.data_range(split), where=where)
 
     loggers = instantiate_all(cfg.get("logger"), "logger")
     trainer: L.Trainer = targets.instantiate(

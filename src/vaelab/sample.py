@@ -37,15 +37,15 @@ def sample(
     for name, value in (("n", n), ("pairs", pairs), ("steps", steps)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    model, cfg, _ = load_model(ckpt_path, list(overrides))
+    system, cfg, _ = load_model(ckpt_path, list(overrides))
+    model = system.model
     out = Path(output_dir or Path(ckpt_path).resolve().parent.parent / "samples" / time.strftime("%Y-%m-%d_%H-%M-%S"))
     make_dir(out, "output_dir")
     torch.manual_seed(seed)
     written: list[Path] = []
     with torch.no_grad():
         if not interpolate:
-            z = torch.randn(n, model.latent_dim)
-            x = model.decode(z).mean
+            x = model.sample(n)  # z ~ the model's prior, decoded to the likelihood's mean
             np.save(out / "samples.npy", x.numpy().astype(np.float32))
             written.append(out / "samples.npy")
             if model.is_image:

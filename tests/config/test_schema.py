@@ -16,22 +16,22 @@ from vaelab.run import train
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["model.beta=abc"], "model.beta='abc': must be a number"),
+        (["objective.beta=abc"], "objective.beta='abc': must be a number"),
         (["model.optimizer.lr=abc"], "model.optimizer.lr='abc': must be a number"),
         (["data.batch_size=abc"], "data.batch_size='abc': must be a whole number"),
         (["seed=abc"], "seed='abc': must be a whole number"),
         (["model.latent_dim=2.5"], "model.latent_dim=2.5: must be a whole number"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs='abc': must be a whole number"),
-        (["model.beta=inf"], "model.beta=inf: must be a finite number"),
+        (["objective.beta=inf"], "objective.beta=inf: must be a finite number"),
         (["likelihood=gaussian", "likelihood.scale=inf"], "likelihood.scale=inf: must be a finite number"),
         (["data.batch_size=2.5"], "data.batch_size=2.5: must be a whole number"),
         (["seed=2.5"], "seed=2.5: must be a whole number"),
         (["data.val_size=1.5"], "data.val_size=1.5: must be a count >= 1 or a fraction in (0, 1)"),
-        (["model.kl_warmup_steps=-10"], "model.kl_warmup_steps=-10: must be >= 0"),
+        (["kl_schedule=linear", "kl_schedule.steps=-10"], "kl_schedule.steps=-10: must be >= 0"),
         (["eval.active_threshold=-1"], "eval.active_threshold=-1: must be >= 0"),
         (["eval.min_active_share=5"], "eval.min_active_share=5: must be <= 1"),
         (["seed=-1"], "seed=-1: must be >= 0"),
-        (["model.beta=-1"], "model.beta=-1: must be >= 0"),
+        (["objective.beta=-1"], "objective.beta=-1: must be >= 0"),
         (["model.latent_dim=0"], "model.latent_dim=0: must be >= 1"),
         (["model.optimizer.lr=0"], "model.optimizer.lr=0: must be > 0"),
         (["data.batch_size=0"], "data.batch_size=0: must be >= 1"),
@@ -40,7 +40,7 @@ from vaelab.run import train
         (["eval.num_samples=0"], "eval.num_samples=0: must be >= 1"),
         (["trainer.limit_train_batches=abc"], "trainer.limit_train_batches='abc': must be a number of batches"),
         (["trainer.accelerator=gpu"], "trainer.accelerator='gpu': no CUDA GPU is available on this machine"),
-        (["+model.betaa=3"], "model.betaa: no such setting; did you mean model.beta?"),
+        (["+objective.betaa=3"], "objective.betaa: no such setting; did you mean objective.beta?"),
         (["model=conv", "model.encoder.channels=[]"], "model.encoder.channels=[]: must have at least 1 entries"),
         (["data.eval_batch_size=0"], "data.eval_batch_size=0: must be >= 1"),
         (["likelihood=gaussian", "likelihood.scale=-0.5"], "likelihood.scale=-0.5: must be > 0"),
@@ -105,5 +105,5 @@ def test_the_shipped_configs_pass(cfg_factory, group):
 
 
 def test_several_problems_are_named_together(cfg_factory):
-    with pytest.raises(ConfigError, match=r"seed=-1: must be >= 0; model.beta=-1: must be >= 0"):
-        validate(cfg_factory("model.beta=-1", "seed=-1"))
+    with pytest.raises(ConfigError, match=r"seed=-1: must be >= 0; objective.beta=-1: must be >= 0"):
+        validate(cfg_factory("objective.beta=-1", "seed=-1"))

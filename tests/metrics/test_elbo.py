@@ -1,4 +1,4 @@
-"""The ELBO and NLL torchmetrics: exact means over batches, beta, bits per dimension."""
+"""The ELBO and NLL torchmetrics: exact means over batches, bits per dimension."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers.models import IMG, _mlp_vae, _np
+from tests.helpers.models import IMG, _mlp_system, _np
 from vaelab.likelihood import Gaussian
 from vaelab.metrics import ELBO, NLL
 
@@ -16,8 +16,7 @@ from vaelab.metrics import ELBO, NLL
 
 
 def test_elbo_metric_accumulates_exact_means():
-    beta = 0.25
-    metric = ELBO(beta=beta)
+    metric = ELBO()
     g = torch.Generator().manual_seed(0)
     batches = [(torch.rand(n, generator=g) * 100, torch.rand(n, generator=g) * 10) for n in (3, 7, 1, 5)]
     for r, k in batches:
@@ -29,11 +28,10 @@ def test_elbo_metric_accumulates_exact_means():
     assert abs(r_all.mean() - np.mean([_np(r).mean() for r, _ in batches])) > 1e-3
     np.testing.assert_allclose(float(out["recon"]), r_all.mean(), rtol=1e-6)
     np.testing.assert_allclose(float(out["kl"]), k_all.mean(), rtol=1e-6)
-    np.testing.assert_allclose(float(out["loss"]), r_all.mean() + beta * k_all.mean(), rtol=1e-6)
     np.testing.assert_allclose(float(out["elbo"]), -(r_all.mean() + k_all.mean()), rtol=1e-6)
     metric.reset()
     metric.update(torch.tensor([2.0]), torch.tensor([4.0]))
-    assert float(metric.compute()["loss"]) == pytest.approx(2.0 + beta * 4.0)
+    assert float(metric.compute()["elbo"]) == pytest.approx(-6.0)
 
 
 def test_nll_metric_and_bits_per_dim():
@@ -54,5 +52,5 @@ def test_nll_metric_and_bits_per_dim():
 
 
 def test_vae_test_nll_dims():
-    assert _mlp_vae().nll["test"].num_dims == math.prod(IMG)
-    assert _mlp_vae(data_shape=[10], likelihood=Gaussian()).nll["test"].num_dims is None
+    assert _mlp_system().nll["test"].num_dims == math.prod(IMG)
+    assert _mlp_system(data_shape=[10], likelihood=Gaussian()).nll["test"].num_dims is None

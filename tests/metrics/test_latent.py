@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers.models import _images, _mlp_vae
+from tests.helpers.models import _images, _mlp_system
 from vaelab.metrics import LatentUsage
 
 L = 6
@@ -181,18 +181,18 @@ def test_variance_with_large_common_offset(batches):
 def test_vae_validation_feeds_latent_usage_its_posterior():
     """The VAE's validation step updates LatentUsage with (mu, logvar) of q(z|x): the active
     units are those of the encoder's means, and the KL per dimension sums to the ELBO's KL."""
-    vae = _mlp_vae(latent_dim=4)
+    vae = _mlp_system(latent_dim=4)
     vae.eval()
     xs = [_images(7, seed=1), _images(5, seed=2)]
     with torch.no_grad():
         for x in xs:
-            vae._shared_step((x,), "val")
-        mu, logvar = zip(*(vae.encoder(x) for x in xs))
+            vae._eval_step((x,), "val")
+        mu, logvar = zip(*(vae.model.encoder(x) for x in xs))
     mu, logvar = _np(torch.cat(mu)), _np(torch.cat(logvar)).clip(-12.0, 8.0)
     usage = vae.latent_usage["val"].compute()
     ref = _reference(mu, logvar, 0.01)
     assert float(usage["active_units"]) == ref["active_units"]
     np.testing.assert_allclose(_np(usage["mean_variance"]), ref["mean_variance"], rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(_np(usage["kl_per_dim"]), ref["kl_per_dim"], rtol=1e-4, atol=1e-6)
-    elbo = vae.metrics["val"].compute()
+    elbo = vae.elbo["val"].compute()
     assert float(usage["kl_per_dim"].sum()) == pytest.approx(float(elbo["kl"]), rel=1e-4)

@@ -28,9 +28,12 @@ class ImageGrids(L.Callback):
         self.inputs: dict[str, torch.Tensor] = {}
         self.encodings: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def prior_draws(self, latent_dim: int) -> torch.Tensor:
-        """The same num_samples draws from N(0, I) every time, from the callback's own generator."""
-        return torch.randn(self.num_samples, latent_dim, generator=torch.Generator().manual_seed(self.seed))
+    def prior_draws(self, model) -> torch.Tensor:
+        """The same num_samples draws from the model's prior every time (for a learned prior, the
+        same noise through its current parameters), without touching the training's random state."""
+        with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            return model.sample_latents(self.num_samples).cpu()
 
     def _keep_inputs(self, split: str, batch, batch_idx: int) -> None:
         if split not in self.inputs and batch_idx == 0:
@@ -41,12 +44,13 @@ class ImageGrids(L.Callback):
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or "val" not in self.inputs or not pl_module.is_image:
+        model = pl_module.model
+        if trainer.sanity_checking or "val" not in self.inputs or not model.is_image:
             return
         # Lightning's evaluation hooks run with the module in eval mode and without gradients.
         grids = {
-            "reconstructions": pictures.reconstructions(pl_module, self.inputs["val"].to(pl_module.device)),
-            "samples": pictures.samples(pl_module, self.prior_draws(pl_module.latent_dim)),
+            "reconstructions": pictures.reconstructions(model, self.inputs["val"].to(model.device)),
+            "samples": pictures.samples(model, self.prior_draws(model)),
         }
         pictures.save(grids, self.dirpath, suffix=f"_epoch{trainer.current_epoch:03d}")
         pictures.log_images(trainer.loggers, grids, "val", trainer.global_step)
@@ -58,22 +62,18 @@ class ImageGrids(L.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         self._keep_inputs("test", batch, batch_idx)
         if sum(len(m) for m, _ in self.encodings) < self.max_encodings:
-            self.encodings.append((pl_module.encode(batch[0]).mean.cpu(), batch[1].cpu()))
+            self.encodings.append((pl_module.model.encode(batch[0]).mean.cpu(), batch[1].cpu()))
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if "test" not in self.inputs or not pl_module.is_image:
+        model = pl_module.model
+        if "test" not in self.inputs or not model.is_image:
             return
         mu = torch.cat([m for m, _ in self.encodings])
         labels = torch.cat([y for _, y in self.encodings])
         kl_per_dim = pl_module.latent_report["test"]["kl_per_dim"]
         grids = pictures.evaluation_pictures(
-            pl_module,
-            self.inputs["test"].to(pl_module.device),
-            mu,
-            labels,
-            kl_per_dim,
-            self.prior_draws(pl_module.latent_dim),
+            model, self.inputs["test"].to(model.device), mu, labels, kl_per_dim, self.prior_draws(model)
         )
         pictures.save(grids, self.dirpath, suffix="_test")
         pictures.log_images(trainer.loggers, grids, "test", trainer.global_step)

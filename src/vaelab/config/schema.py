@@ -168,18 +168,118 @@ class ConvNet(Component):
 Net = Annotated[MLPNet | ConvNet, Field(discriminator="target")]
 
 
+# ------------------------------------------------------------------------------ priors
+
+
+class StandardPrior(Component):
+    target: Literal["vaelab.priors.StandardNormal"] = Field(alias="_target_")
+    latent_dim: PosInt
+
+
+class MoGPrior(Component):
+    target: Literal["vaelab.priors.MixtureOfGaussians"] = Field(alias="_target_")
+    latent_dim: PosInt
+    components: PosInt
+    init_spread: PosFloat
+
+
+class VampPrior(Component):
+    target: Literal["vaelab.priors.VampPrior"] = Field(alias="_target_")
+    data_shape: Shape
+    components: PosInt
+    init_mean: Float
+    init_std: NonNegFloat
+
+
+Prior = Annotated[StandardPrior | MoGPrior | VampPrior, Field(discriminator="target")]
+
+# ------------------------------------------------------------------------------ objectives
+
+
+class ELBOObjective(Component):
+    target: Literal["vaelab.objectives.ELBO"] = Field(alias="_target_")
+    beta: NonNegFloat
+    free_bits: NonNegFloat
+
+
+class BetaTCVAEObjective(Component):
+    target: Literal["vaelab.objectives.BetaTCVAE"] = Field(alias="_target_")
+    alpha: NonNegFloat
+    beta: NonNegFloat
+    gamma: NonNegFloat
+    sampling: Literal["mws", "mss"]
+
+
+class FactorVAEObjective(Component):
+    target: Literal["vaelab.objectives.FactorVAE"] = Field(alias="_target_")
+    gamma: NonNegFloat
+    discriminator_hidden: Annotated[list[PosInt], Field(min_length=1)]
+    discriminator_lr: PosFloat
+    discriminator_betas: Annotated[list[Share], Field(min_length=2, max_length=2)]
+
+
+class DIPVAEObjective(Component):
+    target: Literal["vaelab.objectives.DIPVAE"] = Field(alias="_target_")
+    variant: Literal["i", "ii"]
+    lambda_od: NonNegFloat
+    lambda_d: NonNegFloat
+
+
+class CapacityObjective(Component):
+    target: Literal["vaelab.objectives.Capacity"] = Field(alias="_target_")
+    gamma: NonNegFloat
+    max_capacity: NonNegFloat
+    capacity_steps: NonNegInt
+
+
+class IWAEObjective(Component):
+    target: Literal["vaelab.objectives.IWAE"] = Field(alias="_target_")
+    num_samples: PosInt
+    estimator: Literal["iwae", "dreg"]
+
+
+ObjectiveNode = Annotated[
+    ELBOObjective | BetaTCVAEObjective | FactorVAEObjective | DIPVAEObjective | CapacityObjective | IWAEObjective,
+    Field(discriminator="target"),
+]
+
+# ------------------------------------------------------------------------------ KL schedules
+
+
+class ConstantSchedule(Component):
+    target: Literal["vaelab.kl_schedules.Constant"] = Field(alias="_target_")
+
+
+class LinearSchedule(Component):
+    target: Literal["vaelab.kl_schedules.Linear"] = Field(alias="_target_")
+    steps: NonNegInt
+
+
+class CyclicalSchedule(Component):
+    target: Literal["vaelab.kl_schedules.Cyclical"] = Field(alias="_target_")
+    total_steps: PosInt
+    cycles: PosInt
+    ratio: Annotated[float, Strict(), Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+KLSchedule = Annotated[ConstantSchedule | LinearSchedule | CyclicalSchedule, Field(discriminator="target")]
+
+# ------------------------------------------------------------------------------ the system
+
+
 class Optimizer(Open):
     partial: Literal[True] = Field(alias="_partial_")
     lr: PosFloat
 
 
 class Model(Component):
-    target: Literal["vaelab.model.VAE"] = Field(alias="_target_")
+    target: Literal["vaelab.system.VAESystem"] = Field(alias="_target_")
     latent_dim: PosInt
-    beta: NonNegFloat
-    kl_warmup_steps: NonNegInt
     data_shape: Shape
     likelihood: Likelihood
+    prior: Prior
+    objective: ObjectiveNode
+    kl_schedule: KLSchedule
     encoder: Net
     decoder: Net
     num_iw_samples: PosInt
@@ -235,6 +335,9 @@ class Settings(Section):
     eval: Eval
     data: DataSource
     likelihood: Likelihood
+    prior: Prior
+    objective: ObjectiveNode
+    kl_schedule: KLSchedule
     model: Model
     trainer: Trainer
     logger: dict[str, Open | None] | None

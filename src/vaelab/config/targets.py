@@ -20,7 +20,18 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 # vaelab's component packages: what their `__all__` exports is what vaelab ships.
-SHIPPED = ("vaelab.model", "vaelab.likelihood", "vaelab.data", "vaelab.callbacks", "vaelab.logger", "vaelab.plugins")
+SHIPPED = (
+    "vaelab.system",
+    "vaelab.model",
+    "vaelab.likelihood",
+    "vaelab.priors",
+    "vaelab.objectives",
+    "vaelab.kl_schedules",
+    "vaelab.data",
+    "vaelab.callbacks",
+    "vaelab.logger",
+    "vaelab.plugins",
+)
 # Modules whose classes of one kind a config may swap in: module -> (dotted name of the base class).
 FAMILIES = {
     "torch.optim": ("torch.optim.Optimizer",),
@@ -32,7 +43,8 @@ EXACT = ("lightning.pytorch.Trainer", "lightning.Trainer")
 # vaelab functions that build a component.
 FACTORIES = ("vaelab.logger.wandb_logger",)
 ALLOWED = (
-    "vaelab's own classes (vaelab.model, .likelihood, .data, .callbacks, .logger, .plugins), torch.optim optimisers "
+    "vaelab's own classes (vaelab.system, .model, .likelihood, .priors, .objectives, .kl_schedules, .data, "
+    ".callbacks, .logger, .plugins), torch.optim optimisers "
     "and schedulers, and Lightning's Trainer, callbacks and loggers"
 )
 

@@ -11,17 +11,16 @@ from torchmetrics import Metric
 
 
 class ELBO(Metric):
-    """Mean reconstruction term, KL, the optimised loss and the true ELBO (beta = 1).
+    """Mean reconstruction term, KL and the ELBO (beta = 1, whatever the objective).
 
     update(recon, kl): per-example tensors (B,), recon = -log p(x|z), kl = KL(q(z|x) || p(z)).
-    compute(): {"loss": recon + beta * kl, "elbo": -(recon + kl), "recon": ..., "kl": ...}.
+    compute(): {"elbo": -(recon + kl), "recon": ..., "kl": ...}.
     """
 
     full_state_update = False
 
-    def __init__(self, beta: float = 1.0, **kwargs):
+    def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.beta = float(beta)
         self.add_state("recon", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("kl", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
@@ -33,12 +32,7 @@ class ELBO(Metric):
 
     def compute(self) -> dict[str, torch.Tensor]:
         recon, kl = self.recon / self.count, self.kl / self.count
-        return {
-            "loss": (recon + self.beta * kl).float(),
-            "elbo": (-(recon + kl)).float(),
-            "recon": recon.float(),
-            "kl": kl.float(),
-        }
+        return {"elbo": (-(recon + kl)).float(), "recon": recon.float(), "kl": kl.float()}
 
 
 class NLL(Metric):

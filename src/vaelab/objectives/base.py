@@ -1,0 +1,34 @@
+"""What every objective gives the system: the loss to minimise and what to log beside it.
+
+An objective is a small `nn.Module` (it may own parameters, e.g. FactorVAE's discriminator)
+whose forward takes the model (vaelab.model.VAE), a batch x (B, *data_shape) and the KL
+schedule's factor at this step, and returns a `Step`. Whatever it optimises, it also returns
+the ELBO's parts (beta = 1, the model's prior) at its own sample of z, so `val/elbo`, `val/kl`
+and `val/recon` mean the same thing for every objective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.distributions import Distribution
+
+
+@dataclass
+class Step:
+    loss: torch.Tensor  # scalar: what the optimiser minimises, nats per example
+    recon: torch.Tensor  # (B,): -log p(x|z) at one z ~ q(z|x)
+    kl: torch.Tensor  # (B,): KL(q(z|x) || p(z)), closed form or the estimate at that z
+    q: Distribution  # q(z|x), batch (B,), event (L,): for the latent-usage metrics
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)  # objective-specific scalars to log
+
+
+class Objective(nn.Module):
+    #: True when the objective trains a second network with its own optimiser (FactorVAE): the
+    #: system then runs Lightning's manual optimisation and calls `discriminator_step`.
+    adversarial = False
+
+    def forward(self, model: nn.Module, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
+        raise NotImplementedError

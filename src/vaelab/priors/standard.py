@@ -1,0 +1,18 @@
+"""p(z) = N(0, I): the VAE's prior (Kingma & Welling, 2014). The KL to it has a closed form."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import Distribution, Independent, Normal
+
+
+class StandardNormal(nn.Module):
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        # Buffers, not parameters: they follow the module's device and are not trained.
+        self.register_buffer("loc", torch.zeros(latent_dim), persistent=False)
+        self.register_buffer("scale", torch.ones(latent_dim), persistent=False)
+
+    def forward(self, encode=None) -> Distribution:
+        return Independent(Normal(self.loc, self.scale), 1)

@@ -1,0 +1,33 @@
+"""VampPrior (Tomczak & Welling, 2018, "VAE with a VampPrior"): the prior is the encoder's
+aggregate posterior at K learnable pseudo-inputs u_k,
+    p(z) = (1/K) sum_k q(z | u_k),
+so it follows the encoder as it trains. The pseudo-inputs live in data space (K, *data_shape)
+and pass through a hardtanh into [0, 1] as in the paper's implementation. No closed-form KL:
+the model estimates it by Monte Carlo at the ELBO's own sample z.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, MixtureSameFamily
+
+
+class VampPrior(nn.Module):
+    def __init__(
+        self, data_shape: Sequence[int], components: int = 500, init_mean: float = 0.5, init_std: float = 0.01
+    ):
+        super().__init__()
+        # Pseudo-inputs start near grey images (the paper: N(0.05, 0.01) in its hardtanh's range).
+        self.pseudo_inputs = nn.Parameter(init_mean + init_std * torch.randn(components, *data_shape))
+
+    def inputs(self) -> torch.Tensor:
+        """The K pseudo-inputs in the data's range [0, 1]: (K, *data_shape)."""
+        return nn.functional.hardtanh(self.pseudo_inputs, 0.0, 1.0)
+
+    def forward(self, encode: Callable[[torch.Tensor], Distribution]) -> Distribution:
+        q = encode(self.inputs())  # batch (K,), event (L,): one posterior per pseudo-input
+        weights = Categorical(logits=torch.zeros(q.batch_shape, device=self.pseudo_inputs.device))
+        return MixtureSameFamily(weights, q)
