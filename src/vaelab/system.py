@@ -83,6 +83,11 @@ class VAESystem(L.LightningModule):
         """Inference only: the posterior q(z|x)."""
         return self.model.encode(x)
 
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and "train" in getattr(datamodule, "splits", {}):
+            self.objective.dataset_size = len(datamodule.splits["train"][0])
+
     def kl_weight(self) -> float:
         """The KL schedule's factor at this step while training; evaluation uses the full weight."""
         return float(self.kl_schedule(self.global_step)) if self.training else 1.0

@@ -22,13 +22,18 @@ class Step:
     recon: torch.Tensor  # (B,): -log p(x|z) at one z ~ q(z|x)
     kl: torch.Tensor  # (B,): KL(q(z|x) || p(z)), closed form or the estimate at that z
     q: Distribution  # q(z|x), batch (B,), event (L,): for the latent-usage metrics
+    z: torch.Tensor | None = None  # (B, L): the sample the terms were computed at
     terms: dict[str, torch.Tensor] = field(default_factory=dict)  # objective-specific scalars to log
 
 
 class Objective(nn.Module):
     #: True when the objective trains a second network with its own optimiser (FactorVAE): the
-    #: system then runs Lightning's manual optimisation and calls `discriminator_step`.
+    #: system then runs Lightning's manual optimisation, and the objective provides
+    #: `discriminator_step(model, x, step) -> (loss, terms)` and `discriminator_optimizer()`.
     adversarial = False
+    #: The number of training examples, set by the system before fitting: estimators of the
+    #: aggregate posterior q(z) from a minibatch (beta-TCVAE) need it.
+    dataset_size: int | None = None
 
     def forward(self, model: nn.Module, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
         raise NotImplementedError

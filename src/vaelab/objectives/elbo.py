@@ -22,14 +22,14 @@ class ELBO(Objective):
         self.beta, self.free_bits = float(beta), float(free_bits)
 
     def forward(self, model, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
-        recon, kl, q, _ = model.elbo_sample(x)
+        recon, kl, q, z = model.elbo_sample(x)
         beta = self.beta * kl_weight
         if self.free_bits > 0:
             kl_term = per_dim_kl(q, model.prior_dist()).mean(0).clamp(min=self.free_bits).sum()
             loss = recon.mean() + beta * kl_term
         else:
             loss = (recon + beta * kl).mean()  # the only reduction over the batch
-        return Step(loss, recon, kl, q, {"beta_now": torch.tensor(beta)})
+        return Step(loss, recon, kl, q, z, {"beta_now": torch.tensor(beta)})
 
 
 def per_dim_kl(q, prior) -> torch.Tensor:
