@@ -47,7 +47,7 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
     for job in jobs:
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
         status = json.loads((job / "status.json").read_text())
-        states[" ".join(o for o in overrides if o.startswith("model."))] = status["state"]
+        states[" ".join(o for o in overrides if o.startswith(("model.", "objective.")))] = status["state"]
         if "objective.beta=-1" in overrides:
             assert status["state"] == "failed" and "objective.beta=-1: must be >= 0" in status["error"]
             assert not (job / "metrics.json").exists()
@@ -56,7 +56,7 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
         metrics = json.loads((job / "metrics.json").read_text())
         record = wandb_record(job)
         assert f'"run_group":"train-{sweep.name}"' in record["records"]
-        assert {o for o in overrides if o.startswith("model.")} <= set(record["tags"])
+        assert {o for o in overrides if o.startswith(("model.", "objective."))} <= set(record["tags"])
         assert record["summary"]["test/nll"] == pytest.approx(metrics["test/nll"], rel=1e-6)
     assert sorted(states.values()).count("finished") == 4
 
@@ -66,7 +66,7 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
     assert "failed" in table and "objective.beta=-1: must be >= 0" in table
     rows = list(csv_rows(out / "comparison.csv"))
     header, body = rows[0], rows[1:]
-    assert header[:4] == ["run", "state", "objective.beta", "model.latent_dim"] and header[4] == "test/elbo"
+    assert header[:4] == ["run", "state", "model.latent_dim", "objective.beta"] and header[4] == "test/elbo"
     elbos = [float(r[4]) for r in body if r[1] == "finished"]
     assert elbos == sorted(elbos, reverse=True) and len(body) == 6  # best first, failed last
     assert [r[1] for r in body[-2:]] == ["failed", "failed"]

@@ -95,6 +95,7 @@ class VAESystem(L.LightningModule):
     # ----------------------------------------------------------------- training
 
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        self.objective.global_step = self.global_step
         step = self.objective(self.model, batch[0], self.kl_weight())
         if self.check_finite and not torch.isfinite(step.loss):
             term = "reconstruction term (recon)" if not torch.isfinite(step.recon).all() else "KL term"

@@ -12,10 +12,18 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy import stats
 from torch import nn
 
-from tests.helpers.models import IMG, LAT, _conv_vae, _images, _mlp_system, _mlp_vae, _np
+from tests.helpers.models import (
+    IMG,
+    LAT,
+    LinearGaussianProblem,
+    _conv_vae,
+    _images,
+    _mlp_system,
+    _mlp_vae,
+    _np,
+)
 from vaelab.kl_schedules import Linear
 from vaelab.likelihood import Bernoulli, Gaussian, GaussianLearned
 from vaelab.model import VAE, MLPDecoder
@@ -164,88 +172,6 @@ def test_kl_schedule_only_in_training():
 
 
 # =========================================================================== linear-Gaussian model
-
-LG_L, LG_D, LG_SIGMA = 2, 5, 0.5
-
-
-class LinearGaussianDecoder(nn.Module):
-    """Mean of p(x|z) = N(W z + b, sigma^2 I), shaped (B, 1, D)."""
-
-    def __init__(self, W: np.ndarray, b: np.ndarray):
-        super().__init__()
-        self.register_buffer("W", torch.tensor(W, dtype=torch.float32))
-        self.register_buffer("b", torch.tensor(b, dtype=torch.float32))
-
-    def forward(self, z):
-        return (z @ self.W.T + self.b).view(-1, 1, self.W.shape[0])
-
-
-class LinearEncoder(nn.Module):
-    """q(z|x) = N(A (x - c), diag(exp(logvar))) with a constant logvar."""
-
-    def __init__(self, A: np.ndarray, c: np.ndarray, logvar: np.ndarray):
-        super().__init__()
-        self.register_buffer("A", torch.tensor(A, dtype=torch.float32))
-        self.register_buffer("c", torch.tensor(c, dtype=torch.float32))
-        self.register_buffer("lv", torch.tensor(logvar, dtype=torch.float32))
-
-    def forward(self, x):
-        mu = (x - self.c) @ self.A.T
-        return mu, self.lv.expand_as(mu)
-
-
-class LinearGaussianProblem:
-    """x = W z + b + sigma * noise, z ~ N(0, I), with W having orthogonal columns so that
-    W^T W is diagonal and the exact posterior N(M (x - b), diag(var)) is diagonal."""
-
-    def __init__(self, n: int = 128, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        q, _ = np.linalg.qr(rng.normal(size=(LG_D, LG_D)))
-        self.s = np.array([1.5, 0.8])
-        self.W = q[:, :LG_L] * self.s
-        self.b = rng.normal(size=LG_D)
-        self.rng = rng
-        wtw = self.W.T @ self.W
-        assert np.allclose(wtw, np.diag(np.diag(wtw)), atol=1e-12)
-        # Exact posterior: covariance (I + W^T W / sigma^2)^-1, mean cov W^T (x - b) / sigma^2.
-        post_cov = np.linalg.inv(np.eye(LG_L) + wtw / LG_SIGMA**2)
-        self.post_var = np.diag(post_cov).copy()
-        self.M = post_cov @ self.W.T / LG_SIGMA**2
-        self.cov = self.W @ self.W.T + LG_SIGMA**2 * np.eye(LG_D)
-        self.X = rng.multivariate_normal(self.b, self.cov, size=n)
-        self.exact = stats.multivariate_normal(self.b, self.cov).logpdf(self.X)
-        self.x = torch.tensor(self.X, dtype=torch.float32)
-
-    def vae(self, A, logvar, **kw) -> VAE:
-        return VAE(
-            encoder=LinearEncoder(A, self.b, logvar),
-            decoder=LinearGaussianDecoder(self.W, self.b),
-            likelihood=Gaussian(scale=LG_SIGMA),
-            prior=StandardNormal(LG_L),
-            data_shape=[LG_D],
-            latent_dim=LG_L,
-            **kw,
-        )
-
-    def exact_vae(self, **kw) -> VAE:
-        return self.vae(self.M, np.log(self.post_var), **kw)
-
-    def imperfect(self, **kw) -> tuple[VAE, np.ndarray, np.ndarray]:
-        """An encoder off the true posterior: means shrunk towards the prior, variances too wide."""
-        A = 0.6 * self.M
-        logvar = np.log(self.post_var) + 0.7
-        return self.vae(A, logvar, **kw), A, logvar
-
-    def closed_form_elbo(self, A, logvar) -> np.ndarray:
-        """E_q[log N(x; W z + b, sigma^2 I)] - KL(q || N(0, I)), exactly, per x."""
-        m = (self.X - self.b) @ A.T  # (N, L)
-        v = np.exp(logvar)
-        mean_x = m @ self.W.T + self.b
-        e_loglik = stats.norm.logpdf(self.X, loc=mean_x, scale=LG_SIGMA).sum(1) - np.sum(self.W**2 * v) / (
-            2 * LG_SIGMA**2
-        )
-        kl = 0.5 * np.sum(m**2 + v - 1 - logvar, axis=1)
-        return e_loglik - kl
 
 
 @pytest.fixture(scope="module")

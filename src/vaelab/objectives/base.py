@@ -34,6 +34,9 @@ class Objective(nn.Module):
     #: The number of training examples, set by the system before fitting: estimators of the
     #: aggregate posterior q(z) from a minibatch (beta-TCVAE) need it.
     dataset_size: int | None = None
+    #: The training step, set by the system before each training step: objectives with their own
+    #: schedule (Burgess et al.'s capacity) read it; a resumed run restores it with the trainer.
+    global_step: int = 0
 
     def forward(self, model: nn.Module, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
         raise NotImplementedError
