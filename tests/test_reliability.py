@@ -325,13 +325,19 @@ def test_ctrl_c_says_interrupted_and_the_same_command_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
-    """A run killed mid-epoch and resumed with ckpt_path=last ends exactly as one never interrupted."""
+    """A run killed mid-epoch and resumed with ckpt_path=last ends exactly as one never interrupted:
+    FactorVAE (two networks, two optimisers, manual optimisation) under a cyclical KL schedule."""
     args = [
         "data=digits",
         "data.batch_size=16",
         "trainer.max_epochs=2",
         "eval.num_samples=10",
         "logger=wandb",
+        "objective=factor_vae",
+        "objective.discriminator_hidden=[64,64]",
+        "kl_schedule=cyclical",
+        "kl_schedule.total_steps=120",
+        "kl_schedule.cycles=3",
         "callbacks.step_checkpoint.every_n_train_steps=10",
         "++callbacks.rich_progress_bar=null",
     ]

@@ -111,11 +111,14 @@ class VAESystem(L.LightningModule):
         model_opt, disc_opt = self.optimizers()
         model_opt.zero_grad()
         self.manual_backward(step.loss)
-        model_opt.step()
+        model_opt.step()  # the model's parameters only: the discriminator is not trained on this loss
         disc_loss, terms = self.objective.discriminator_step(self.model, x, step)
-        disc_opt.zero_grad()
+        disc_opt.zero_grad()  # the discriminator's gradient from its own loss only
         self.manual_backward(disc_loss)
-        disc_opt.step()
+        # Through the strategy (the precision plugin's loss scaling), not the LightningOptimizer:
+        # under manual optimisation Lightning counts every LightningOptimizer step as a global
+        # step, and one batch must stay one step (KL schedule, train/ logging cadence, max_steps).
+        self.trainer.strategy.optimizer_step(disc_opt.optimizer, closure=lambda: None)
         step.terms.update(terms)
 
     def _log_train_step(self, step: Step) -> None:
@@ -201,6 +204,8 @@ class VAESystem(L.LightningModule):
             raise ValueError("no optimizer: give model.optimizer a partial optimizer config (see conf/model)")
         optimizer = self.optimizer_factory(params=self.model.parameters())
         if self.objective.adversarial:
+            if self.scheduler_factory is not None:
+                raise ValueError("model.scheduler is not supported with an adversarial objective (FactorVAE)")
             return [optimizer, self.objective.discriminator_optimizer()]
         if self.scheduler_factory is None:
             return optimizer

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 from vaelab.errors import root_cause
 
@@ -212,6 +212,7 @@ class BetaTCVAEObjective(Component):
 
 class FactorVAEObjective(Component):
     target: Literal["vaelab.objectives.FactorVAE"] = Field(alias="_target_")
+    latent_dim: PosInt
     gamma: NonNegFloat
     discriminator_hidden: Annotated[list[PosInt], Field(min_length=1)]
     discriminator_lr: PosFloat
@@ -344,6 +345,34 @@ class Settings(Section):
     callbacks: dict[str, Open | None] | None
     paths: Paths
 
+    @model_validator(mode="after")
+    def manual_optimisation(self) -> Settings:
+        """FactorVAE trains its discriminator with Lightning's manual optimisation, which has no
+        gradient clipping (Lightning refuses it when fitting starts) and steps no scheduler; its
+        two backward passes each use only one network's parameters, which DDP must be told."""
+        if not isinstance(self.model.objective, FactorVAEObjective):
+            return self
+        problems = []
+        strategy = getattr(self.trainer, "strategy", "auto")
+        if isinstance(strategy, str) and strategy.startswith("ddp") and "find_unused_parameters_true" not in strategy:
+            problems.append(
+                f"trainer.strategy={strategy} is not supported with objective=factor_vae (each of its two backward "
+                "passes leaves the other network's parameters unused); set trainer.strategy=ddp_find_unused_parameters_true"
+            )
+        if self.trainer.gradient_clip_val is not None:
+            problems.append(
+                f"trainer.gradient_clip_val={self.trainer.gradient_clip_val} is not supported with objective=factor_vae "
+                "(manual optimisation cannot clip gradients); set trainer.gradient_clip_val=null"
+            )
+        if self.model.scheduler is not None:
+            problems.append(
+                f"model.scheduler={self.model.scheduler.target} is not supported with objective=factor_vae "
+                "(manual optimisation steps no scheduler); set model.scheduler=null"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class ConfigError(ValueError):
     """One or more settings are out of their type or range."""
@@ -425,6 +454,8 @@ BOUNDS = {
 def _describe(e: dict[str, Any], path: str, tree: Any) -> str:
     kind, ctx = e["type"], e.get("ctx", {})
     value = e.get("input")
+    if not path:  # a check across settings (Settings' model validator): its message names them
+        return str(ctx.get("error", e["msg"]))
     shown = f"{path}={value!r}" if isinstance(value, str) else f"{path}={value}"
     if kind == "extra_forbidden":
         parent, _, key = path.rpartition(".")
