@@ -1,6 +1,6 @@
 """How long the importance-weighted NLL takes, against a training epoch, in one run.
 
-    python benchmarks/iw_nll.py [--num-samples 1000] [--images 10000]
+    python -m benchmarks.iw_nll [--num-samples 1000] [--images 10000]
 
 The default model (conf/, `python train.py` defaults) on the real Fashion-MNIST test
 split. Reports: seconds for K importance samples over the test images, the same as a

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import fill
-from vaelab.compare import main, read_run
+from vaelab.compare import choose_curve, find_runs, iso_elbo_levels, main, plane_points, read_run
 
 
 def write_run(run: Path, overrides, metrics=None, status=None, history=None) -> Path:
@@ -151,3 +153,104 @@ def test_a_full_disk_is_one_line(sweep, capsys, tmpfs):
     fill(out)  # a real full disk: the tables cannot be written
     assert main([str(sweep), "--out", str(out / "comparison")]) == 1
     assert capsys.readouterr().err.startswith("error: no space left on device while writing")
+
+
+# (beta, rate R, distortion D) per split: the plane's points, written into metrics.json.
+PLANE = {
+    "test": {"0.5": (24.0, 181.5), "1.0": (15.25, 187.0), "4.0": (3.5, 232.75)},
+    "val": {"0.5": (23.0, 183.0), "1.0": (14.5, 188.25), "4.0": (3.0, 230.0)},
+}
+
+
+def plane_metrics(beta: str) -> dict[str, float]:
+    metrics = {}
+    for split, points in PLANE.items():
+        rate, distortion = points[beta]
+        metrics |= {f"{split}/kl": rate, f"{split}/recon": distortion, f"{split}/elbo": -(rate + distortion)}
+    return metrics | {"test/nll": PLANE["test"][beta][1] + 1.0}
+
+
+@pytest.fixture
+def plane_sweep(tmp_path) -> Path:
+    """Three finished runs at known (R, D), a failed one without metrics and a broken one (an empty
+    status.json) whose metrics would make a point."""
+    sweep = tmp_path / "plane"
+    curves = [{"epoch": 0, "step": 5, "val/loss": 210.0, "val/elbo": -205.0, "val/nll": 200.0}]
+    for n, beta in enumerate(PLANE["test"]):
+        write_run(sweep / str(n), [f"objective.beta={beta}"], plane_metrics(beta), {"state": "finished"}, curves)
+    write_run(sweep / "3", ["objective.beta=-1"], None, {"state": "failed", "error": "ValueError: beta < 0"})
+    write_run(sweep / "4", ["objective.beta=2.0"], {"test/kl": 9.0, "test/recon": 199.0, "test/nll": 1.0}, "")
+    return sweep
+
+
+def test_rate_distortion_plane_of_a_sweep(plane_sweep):
+    assert main([str(plane_sweep)]) == 0
+    out = plane_sweep / "comparison"
+    assert (out / "rate_distortion.png").stat().st_size > 1000
+    runs = find_runs([plane_sweep])
+    for split, points in PLANE.items():
+        # One point per finished run, at its metrics; the failed and the broken run have none.
+        expected = [(f"objective.beta={beta}", rate, distortion) for beta, (rate, distortion) in points.items()]
+        assert plane_points(runs, split) == expected
+    # The table has the rate and distortion of every run that has them, the broken one's too.
+    with (out / "comparison.csv").open() as f:
+        header, *rows = list(csv.reader(f))
+    by_run = {row[0]: dict(zip(header, row)) for row in rows}
+    for n, (rate, distortion) in enumerate(PLANE["test"].values()):
+        row = by_run[str(plane_sweep / str(n))]
+        assert (float(row["test/kl"]), float(row["test/recon"])) == (rate, distortion)
+    assert by_run[str(plane_sweep / "4")]["state"] == "broken" and by_run[str(plane_sweep / "3")]["test/kl"] == ""
+
+    assert main([str(plane_sweep), "--split", "val", "--out", str(plane_sweep / "val")]) == 0
+    assert "Rate R = val/kl, distortion D = val/recon" in (plane_sweep / "val" / "comparison.md").read_text()
+
+
+def check_levels(points, levels):
+    """Evenly spaced round values (a step of 1, 2, 2.5 or 5 times a power of ten) whose first and last
+    are the tightest such values bracketing every point's R + D."""
+    sums = [rate + distortion for _, rate, distortion in points]
+    steps = np.diff(levels)
+    assert len(levels) >= 2 and np.allclose(steps, steps[0], rtol=1e-9)
+    mantissa = steps[0] / 10 ** math.floor(math.log10(steps[0]))
+    assert any(math.isclose(mantissa, m) for m in (1, 2, 2.5, 5))
+    assert all(math.isclose(level / steps[0], round(level / steps[0]), abs_tol=1e-9) for level in levels)
+    assert levels[0] <= min(sums) and levels[-1] >= max(sums)
+    if len(set(sums)) > 1:
+        assert levels[1] > min(sums) and levels[-2] < max(sums)
+
+
+def test_iso_elbo_levels_bracket_the_points(plane_sweep):
+    points = plane_points(find_runs([plane_sweep]), "test")
+    check_levels(points, iso_elbo_levels(points))
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, scale = rng.integers(1, 6), 10.0 ** rng.integers(-2, 4)
+        rates, distortions = rng.uniform(0, scale, n), rng.uniform(-scale, 3 * scale, n)
+        points = [("run", float(r), float(d)) for r, d in zip(rates, distortions)]
+        check_levels(points, iso_elbo_levels(points))
+    check_levels([("one", 0.1, 0.2)], iso_elbo_levels([("one", 0.1, 0.2)]))  # 0.30000000000000004
+    assert iso_elbo_levels([]) == []
+
+
+def test_curve_defaults_to_val_elbo_or_the_metric_an_optuna_study_optimised(plane_sweep, tmp_path):
+    assert choose_curve(find_runs([plane_sweep])) == "val/elbo"
+    # Every run carries conf/train.yaml's optimized_metric; a grid sweep optimised nothing.
+    grid, study = tmp_path / "grid", tmp_path / "study"
+    for sweep, sweeper in ((grid, "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"), (study, "x.Optuna")):
+        for n, metric in enumerate(("val/loss", "val/nll")):
+            run = write_run(sweep / str(n), [f"objective.beta={n}"], {"test/nll": 1.0}, None, rows({0: 9.0}))
+            (run / ".hydra" / "config.yaml").write_text(f"optimized_metric: {metric if sweep == grid else 'val/nll'}\n")
+            (run / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  sweeper:\n    _target_: {sweeper}\n")
+    # rows() has no val/elbo: the grid's curve falls back to val/loss; the study's is its metric.
+    assert choose_curve(find_runs([grid])) == "val/loss"
+    assert choose_curve(find_runs([study])) == "val/nll"
+    assert choose_curve(find_runs([study]), "val/loss") == "val/loss"
+
+
+def test_an_unknown_curve_is_one_line_and_writes_nothing(plane_sweep, capsys):
+    assert main([str(plane_sweep), "--curve", "val/nope"]) == 1
+    assert capsys.readouterr().err == (
+        "error: --curve val/nope: no run's history has it; curves found: val/elbo, val/loss, val/nll\n"
+    )
+    assert not (plane_sweep / "comparison").exists()
+    assert main([str(plane_sweep), "--curve", "val/nll"]) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
     (sweep,) = tmp_path.glob("train/multiruns/*")
     jobs = sorted((p for p in sweep.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     assert len(jobs) == 6
-    states = {}
+    states, groups, plane = {}, set(), {}
     for job in jobs:
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
         status = json.loads((job / "status.json").read_text())
@@ -58,7 +59,27 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
         assert f'"run_group":"train-{sweep.name}"' in record["records"]
         assert {o for o in overrides if o.startswith(("model.", "objective."))} <= set(record["tags"])
         assert record["summary"]["test/nll"] == pytest.approx(metrics["test/nll"], rel=1e-6)
+        groups.add(re.search(r'"run_group":"([^"]+)"', record["records"]).group(1))
+        plane[job.name] = [metrics["test/kl"], metrics["test/recon"]]
     assert sorted(states.values()).count("finished") == 4
+
+    # The sweep's end (here at exit: Hydra skips on_multirun_end after a failed job) wrote its
+    # comparison, and one more W&B run in the jobs' group with the runs' table and the scatter.
+    assert (sweep / "comparison" / "rate_distortion.png").stat().st_size > 1000
+    comparison = wandb_record(sweep / "comparison")
+    assert len(groups) == 1 and f'"run_group":"{groups.pop()}"' in comparison["records"]
+    assert '"job_type":"comparison"' in comparison["records"]
+    assert '"panelDefId":"wandb/scatter/v0"' in comparison["records"]
+    assert comparison["summary"]["rate_distortion_table"]["nrows"] == 6
+    assert comparison["summary"]["rate_distortion_plane"]["_type"] == "image-file"
+    (offline,) = (sweep / "comparison" / "wandb").glob("offline-run-*")
+    (table_file,) = offline.glob("files/media/table/runs_*.table.json")
+    logged = json.loads(table_file.read_text())
+    assert logged["columns"] == ["run", "knobs", "rate", "distortion", "elbo", "state"]
+    by_run = {row[0]: row for row in logged["data"]}
+    for name, (rate, distortion) in plane.items():
+        assert by_run[name][2:4] == pytest.approx([rate, distortion], rel=1e-6)
+    assert sorted(row[5] for row in logged["data"]) == ["failed"] * 2 + ["finished"] * 4
 
     assert compare_main([str(sweep), "--metric", "test/elbo", "--mode", "max"]) == 0
     out = sweep / "comparison"

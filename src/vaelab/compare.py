@@ -1,15 +1,26 @@
 """vaelab-compare: one table and a few plots for the runs of one or more sweeps, offline.
 
     vaelab-compare SWEEP_DIR [SWEEP_DIR ...] [--metric test/nll] [--mode min|max] [--out DIR]
+                   [--split test|val] [--curve val/elbo]
 
 Reads every run directory below the given folders (a directory with `.hydra/overrides.yaml`:
 Hydra multirun jobs, Optuna trials, or single runs), and writes into --out (default
 SWEEP_DIR/comparison):
 - comparison.md and comparison.csv: one row per run (its overrides, its state, its final
-  metrics), best first by --metric; a run whose files cannot be read (an empty status.json,
-  metrics.json that is not JSON, ...) is listed last as `broken`, with the reason;
+  metrics, its rate and distortion), best first by --metric; a run whose files cannot be read
+  (an empty status.json, metrics.json that is not JSON, ...) is listed last as `broken`, with
+  the reason;
 - <metric>_vs_<knob>.png for every knob the runs differ in;
-- val_curves.png: the validation curve of every run (from its history.jsonl), overlaid.
+- rate_distortion.png: the rate-distortion plane of Alemi et al. (2018), "Fixing a Broken
+  ELBO", Fig. 1: every run a point (R, D) of --split, with
+      rate        R = E_x KL(q(z|x) || p(z))      (`<split>/kl`, nats)
+      distortion  D = E_x E_q(z|x)[-log p(x|z)]   (`<split>/recon`, nats)
+  and the iso-ELBO lines D + R = -ELBO = const: runs on one line have the same ELBO, however
+  they split it between rate and distortion (beta trades one for the other);
+- val_curves.png: one validation curve of every run (from its history.jsonl), overlaid:
+  --curve, else the val/ metric the sweep optimised (an Optuna study's, or `optimized_metric`
+  when the command set it), else val/elbo, which every objective logs alike (val/loss holds
+  beta * KL and the objective's own terms, so it is not comparable across them).
 """
 
 from __future__ import annotations
@@ -27,6 +38,12 @@ from vaelab.errors import exit_code
 from vaelab.io import disk_full_named
 
 COLUMNS = ("val/loss", "val/elbo", "val/nll", "test/elbo", "test/nll", "test/bpd", "test/active_units")
+SPLITS = ("test", "val")
+# The default curve when the sweep optimised no val/ metric; val/loss for runs older than val/elbo.
+CURVES = ("val/elbo", "val/loss")
+# A Hydra sweeper that only enumerates overrides: its runs' `optimized_metric` is conf/train.yaml's
+# default, which nothing optimised.
+GRID_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 class Problems(list):
@@ -134,6 +151,32 @@ def _read_history(path: Path, problems: Problems) -> list[dict[str, Any]]:
     return list({row["epoch"]: row for row in rows}.values())
 
 
+def _yaml_file(path: Path) -> Any:
+    """A YAML file's content, or None if it is absent or unreadable (only the curve's default needs it)."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+
+
+def _get(tree: Any, *keys: str) -> Any:
+    for key in keys:
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    return tree
+
+
+def sweep_metric(run_dir: Path, knobs: dict[str, str]) -> str | None:
+    """The metric the sweep that made this run optimised: `optimized_metric` in its .hydra/config.yaml
+    when an optimising sweeper ran it (Optuna: the study's metric, which train.py returns) or the
+    command set it; None for a grid sweep or a single run, whose value is only train.yaml's default."""
+    metric = _get(_yaml_file(run_dir / ".hydra" / "config.yaml"), "optimized_metric")
+    if not isinstance(metric, str):
+        return None
+    sweeper = _get(_yaml_file(run_dir / ".hydra" / "hydra.yaml"), "hydra", "sweeper", "_target_")
+    optimising = isinstance(sweeper, str) and sweeper != GRID_SWEEPER
+    return metric if optimising or "optimized_metric" in knobs else None
+
+
 def read_run(run_dir: Path) -> dict[str, Any]:
     """One run's overrides, metrics, state and history; a run whose files are broken gets state "broken"."""
     problems = Problems()
@@ -153,6 +196,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         "error": str(status.get("error", "")),
         "problems": list(problems),
         "history": history,
+        "optimized": sweep_metric(run_dir, knobs or {}),
     }
 
 
@@ -188,6 +232,65 @@ def check_metric(runs: list[dict[str, Any]], metric: str) -> None:
         raise ValueError(f"--metric {metric}: no run has it; metrics found: {', '.join(sorted(found)) or 'none'}")
 
 
+def choose_curve(runs: list[dict[str, Any]], curve: str | None = None) -> str:
+    """The history metric val_curves.png shows: `curve` if some run's history has it (else a
+    ValueError listing what the histories have), or else the val/ metric the sweep optimised,
+    val/elbo, val/loss: the first some history has."""
+    found = {k for r in runs for row in r["history"] for k in row if k not in ("epoch", "step")}
+    if curve is not None:
+        if curve not in found:
+            raise ValueError(
+                f"--curve {curve}: no run's history has it; curves found: {', '.join(sorted(found)) or 'none'}"
+            )
+        return curve
+    optimised = {r["optimized"] for r in runs if r["optimized"] and r["optimized"].startswith("val/")}
+    candidates = [*(optimised if len(optimised) == 1 else ()), *CURVES]  # runs that disagree: none of theirs
+    return next((c for c in candidates if c in found), CURVES[0])
+
+
+def _number(value: Any) -> float | None:
+    """A finite metric as a float; None for a missing, non-numeric, NaN or infinite one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def run_label(run: dict[str, Any], knobs: list[str]) -> str:
+    """The run's swept overrides, `objective.beta=4 model.latent_dim=2`; its directory name if none."""
+    return " ".join(f"{k}={run['knobs'].get(k, '(default)')}" for k in knobs) or run["dir"].name
+
+
+def plane_points(runs: list[dict[str, Any]], split: str = "test", knobs: list[str] | None = None):
+    """[(label, R, D)]: every run that is not broken and has finite `<split>/kl` (the rate R) and
+    `<split>/recon` (the distortion D), in the runs' order; failed and broken runs have no point."""
+    knobs = swept_knobs(runs) if knobs is None else knobs
+    points = []
+    for r in runs:
+        rate, distortion = _number(r["metrics"].get(f"{split}/kl")), _number(r["metrics"].get(f"{split}/recon"))
+        if r["state"] != "broken" and rate is not None and distortion is not None:
+            points.append((run_label(r, knobs), rate, distortion))
+    return points
+
+
+def iso_elbo_levels(points, intervals: int = 4) -> list[float]:
+    """Round values c of -ELBO = D + R for the lines D + R = c: evenly spaced by a step of 1, 2,
+    2.5 or 5 times a power of ten (about `intervals` steps across the points), the first at or
+    below the smallest R + D of the points, the last at or above the largest; [] without points."""
+    sums = [rate + distortion for _, rate, distortion in points]
+    if not sums:
+        return []
+    low, high = min(sums), max(sums)
+    span = high - low if high > low else max(abs(high), 1.0) / 10  # one point: lines around it
+    power = 10.0 ** math.floor(math.log10(span / intervals))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= span / intervals)
+    digits = max(0, 1 - math.floor(math.log10(step)))  # enough for 2.5 * 10^k, to drop float noise
+    first, last = math.floor(low / step), math.ceil(high / step)
+    first -= round(first * step, digits) > low  # rounding must not lift a line above a point
+    last += round(last * step, digits) < high
+    last += last == first  # at least two lines
+    return [round(k * step, digits) for k in range(first, last + 1)]
+
+
 def sort_key(run: dict[str, Any], metric: str, mode: str) -> tuple[int, float]:
     if run["state"] == "broken":
         return (2, 0.0)  # last, whatever its metrics
@@ -201,8 +304,10 @@ def note(run: dict[str, Any]) -> str:
     return "; ".join([*([run["error"]] if run["state"] == "failed" and run["error"] else []), *run["problems"]])
 
 
-def write_tables(runs, knobs, metric, out: Path) -> None:
-    columns = [metric, *[c for c in COLUMNS if c != metric and any(c in r["metrics"] for r in runs)]]
+def write_tables(runs, knobs, metric, out: Path, split: str = "test") -> None:
+    plane = (f"{split}/kl", f"{split}/recon")  # the rate R and the distortion D
+    candidates = [c for c in (*COLUMNS, *plane) if c != metric]
+    columns = [metric, *dict.fromkeys(c for c in candidates if any(c in r["metrics"] for r in runs))]
     header = ["run", "state", *knobs, *columns]
     rows = []
     for r in runs:
@@ -230,15 +335,25 @@ def write_tables(runs, knobs, metric, out: Path) -> None:
     noted = [r for r in runs if r["state"] != "broken" and r["problems"]]
     if noted:
         lines += ["", "Notes:", *[f"- {r['dir']}: {'; '.join(r['problems'])}" for r in noted]]
-    (out / "comparison.md").write_text(f"Runs sorted by {metric}\n\n" + "\n".join(lines) + "\n")
+    intro = (
+        f"Runs sorted by {metric}. Rate R = {plane[0]}, distortion D = {plane[1]} (nats; -ELBO = D + R): "
+        "rate_distortion.png"
+    )
+    (out / "comparison.md").write_text(intro + "\n\n" + "\n".join(lines) + "\n")
 
 
-def plot(runs, knobs, metric, out: Path) -> list[Path]:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot(runs, knobs, metric, out: Path) -> list[Path]:
+    """<metric>_vs_<knob>.png for every swept knob."""
+    plt = _pyplot()
     written = []
     runs = [r for r in runs if r["state"] != "broken"]
     done = [r for r in runs if isinstance(r["metrics"].get(metric), (int, float))]
@@ -259,28 +374,92 @@ def plot(runs, knobs, metric, out: Path) -> list[Path]:
         written.append(out / f"{metric.replace('/', '_')}_vs_{knob.replace('/', '_')}.png")
         fig.savefig(written[-1])
         plt.close(fig)
-    curve = metric if metric.startswith("val/") else "val/loss"
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    for r in runs:
-        points = [(row["epoch"], row[curve]) for row in r["history"] if isinstance(row.get(curve), (int, float))]
-        if points:
-            label = " ".join(f"{k}={r['knobs'].get(k, '')}" for k in knobs) or r["dir"].name
-            ax.plot(*zip(*points), marker=".", label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(curve)
-    ax.set_title("validation curves")
-    if ax.lines:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    written.append(out / "val_curves.png")
-    fig.savefig(written[-1])
-    plt.close(fig)
     return written
 
 
-def compare(folders: list[str], metric: str = "test/nll", mode: str = "min", out: str | None = None) -> Path:
+def plot_curves(runs, knobs, curve: str, out: Path) -> Path:
+    """val_curves.png: `curve` against the epoch, one line per run that is not broken."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for r in runs:
+        if r["state"] == "broken":
+            continue
+        points = [(row["epoch"], row[curve]) for row in r["history"] if isinstance(row.get(curve), (int, float))]
+        if points:
+            ax.plot(*zip(*points), marker=".", label=run_label(r, knobs))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(curve)
+    ax.set_title(f"validation curves: {curve}")
+    if ax.lines:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "val_curves.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_plane(points, split: str, out: Path) -> Path:
+    """rate_distortion.png: the points (label, R, D) and the iso-ELBO lines D = c - R (Alemi et al.,
+    2018, Fig. 1), c from iso_elbo_levels."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5.5), dpi=100)
+    if points:
+        rates, distortions = [p[1] for p in points], [p[2] for p in points]
+        ax.scatter(rates, distortions, zorder=3)
+        for label, rate, distortion in points:
+            ax.annotate(label, (rate, distortion), xytext=(4, 4), textcoords="offset points", fontsize=7)
+        # The view: rate from 0 (R >= 0), a margin around the points; the lines are drawn across it.
+        r_low, r_high = min(0.0, *rates), max(rates)
+        r_high += (r_high - r_low) * 0.2 or 1.0
+        d_low, d_high = min(distortions), max(distortions)
+        margin = (d_high - d_low) * 0.15 or max(abs(d_high) * 0.05, 1.0)
+        d_low, d_high = d_low - margin, d_high + margin
+        ax.set_xlim(r_low, r_high)
+        ax.set_ylim(d_low, d_high)
+        ax.autoscale(False)
+        for level in iso_elbo_levels(points):
+            ax.plot([r_low, r_high], [level - r_low, level - r_high], "--", color="0.6", lw=0.8, zorder=1)
+            left, right = max(r_low, level - d_high), min(r_high, level - d_low)  # where it runs in view
+            if left < right:
+                mid = (left + right) / 2
+                ax.text(
+                    mid,
+                    level - mid,
+                    f"-ELBO = {level:g}",
+                    rotation=-45,
+                    rotation_mode="anchor",
+                    transform_rotates_text=True,  # -45 degrees in data units: along the line
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    color="0.4",
+                )
+    else:
+        ax.text(0.5, 0.5, f"no run has {split}/kl and {split}/recon", transform=ax.transAxes, ha="center")
+    ax.set_xlabel("rate R = KL (nats)")
+    ax.set_ylabel("distortion D = -E log p(x|z) (nats)")
+    ax.set_title(f"rate-distortion plane ({split}); dashed: D + R = -ELBO")
+    fig.tight_layout()
+    path = out / "rate_distortion.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def compare(
+    folders: list[str],
+    metric: str = "test/nll",
+    mode: str = "min",
+    out: str | None = None,
+    split: str = "test",
+    curve: str | None = None,
+) -> Path:
+    if split not in SPLITS:
+        raise ValueError(f"--split {split}: must be one of {', '.join(SPLITS)}")
     runs = find_runs([Path(f) for f in folders])
     check_metric(runs, metric)  # before anything is written
+    curve = choose_curve(runs, curve)
     runs.sort(key=lambda r: sort_key(r, metric, mode))
     knobs = swept_knobs(runs)
     out_dir = Path(out) if out else Path(folders[0]) / "comparison"
@@ -288,8 +467,10 @@ def compare(folders: list[str], metric: str = "test/nll", mode: str = "min", out
         raise NotADirectoryError(f"--out {out_dir}: not a directory")
     with disk_full_named(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_tables(runs, knobs, metric, out_dir)
+        write_tables(runs, knobs, metric, out_dir, split)
         plot(runs, knobs, metric, out_dir)
+        plot_curves(runs, knobs, curve, out_dir)
+        plot_plane(plane_points(runs, split, knobs), split, out_dir)
     print((out_dir / "comparison.md").read_text())
     return out_dir
 
@@ -300,9 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", default="test/nll", help="sort by this metrics.json key (default test/nll)")
     parser.add_argument("--mode", choices=("min", "max"), default="min", help="min: lower is better")
     parser.add_argument("--out", default=None, help="where to write (default FIRST_FOLDER/comparison)")
+    parser.add_argument("--split", choices=SPLITS, default="test", help="the rate-distortion plane's (default test)")
+    parser.add_argument(
+        "--curve", default=None, help="the history metric of val_curves.png (default: the optimised val/ one, val/elbo)"
+    )
     args = parser.parse_args(argv)
-    # A user error (bad folder, unknown metric, full disk): one line, exit code 1.
-    return exit_code(compare, args.folders, args.metric, args.mode, args.out)
+    # A user error (bad folder, unknown metric or curve, full disk): one line, exit code 1.
+    return exit_code(compare, args.folders, args.metric, args.mode, args.out, args.split, args.curve)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,12 @@ MAY_CHANGE = (
 )
 
 
+# Compared even where they copy a setting that may change: the optimiser and its schedule are
+# restored from the checkpoint, so e.g. a cosine T_max that follows trainer.max_epochs cannot
+# take the new length (the run would decay to 0 at the old end and climb back).
+ALWAYS_COMPARED = ("optimizer", "scheduler")
+
+
 def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(tree, dict) and tree:
         out: dict[str, Any] = {}
@@ -51,8 +57,12 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: tree}
 
 
+def _under(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
 def may_change(key: str) -> bool:
-    return any(key == p or key.startswith(p + ".") for p in MAY_CHANGE)
+    return _under(key, MAY_CHANGE)
 
 
 def changed_settings(stored: DictConfig, current: DictConfig) -> list[tuple[str, Any, Any]]:
@@ -63,7 +73,7 @@ def changed_settings(stored: DictConfig, current: DictConfig) -> list[tuple[str,
     copies = interpolated_paths(current)
     changed = []
     for key in sorted(old.keys() | new.keys()):
-        if may_change(key) or is_copy(key, copies):
+        if may_change(key) or (is_copy(key, copies) and not _under(key, ALWAYS_COMPARED)):
             continue
         if old.get(key, "(unset)") != new.get(key, "(unset)"):
             changed.append((key, old.get(key, "(unset)"), new.get(key, "(unset)")))

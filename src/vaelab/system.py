@@ -12,9 +12,10 @@ disc_acc, beta_now, ...) are logged beside them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -49,7 +50,7 @@ class VAESystem(L.LightningModule):
         objective: Objective | None = None,
         kl_schedule: Callable[[int], float] | None = None,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
-        scheduler: Callable[..., Any] | None = None,
+        scheduler: Mapping[str, Any] | Callable[..., Any] | None = None,
         num_iw_samples: int = 100,
         val_iw_samples: int = 0,
         iw_rows_per_chunk: int = 4096,
@@ -201,7 +202,7 @@ class VAESystem(L.LightningModule):
 
     def configure_optimizers(self):
         if self.optimizer_factory is None:
-            raise ValueError("no optimizer: give model.optimizer a partial optimizer config (see conf/model)")
+            raise ValueError("no optimizer: give model.optimizer a partial optimizer config (see conf/optimizer)")
         optimizer = self.optimizer_factory(params=self.model.parameters())
         if self.objective.adversarial:
             if self.scheduler_factory is not None:
@@ -209,7 +210,31 @@ class VAESystem(L.LightningModule):
             return [optimizer, self.objective.discriminator_optimizer()]
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}
+        return {"optimizer": optimizer, "lr_scheduler": self._lr_scheduler(optimizer)}
+
+    def _lr_scheduler(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """Lightning's lr_scheduler config from model.scheduler (conf/scheduler): the scheduler
+        built on this optimiser, and the interval, frequency and monitored metric as configured."""
+        node = self.scheduler_factory
+        if not isinstance(node, Mapping):  # a bare scheduler partial: Lightning's defaults (every epoch)
+            return {"scheduler": node(optimizer=optimizer)}
+        factory = node["scheduler"]
+        # A scheduler that spans the whole fit (total_steps: null) is told its length here, where
+        # the trainer knows it: optimiser steps over max_epochs (or max_steps), after accumulation.
+        if isinstance(factory, functools.partial) and factory.keywords.get("total_steps", 0) is None:
+            total = self.trainer.estimated_stepping_batches
+            if not math.isfinite(total):
+                raise ValueError(
+                    "scheduler.scheduler.total_steps=null needs a run of known length: "
+                    "set trainer.max_epochs or trainer.max_steps, or scheduler.scheduler.total_steps"
+                )
+            factory = functools.partial(factory, total_steps=int(total))
+        return {
+            "scheduler": factory(optimizer=optimizer),
+            "interval": node["interval"],
+            "frequency": node["frequency"],
+            "monitor": node["monitor"],
+        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["vaelab"] = self.run_info

@@ -17,7 +17,7 @@ from vaelab.run import train
     "overrides, message",
     [
         (["objective.beta=abc"], "objective.beta='abc': must be a number"),
-        (["model.optimizer.lr=abc"], "model.optimizer.lr='abc': must be a number"),
+        (["optimizer.lr=abc"], "optimizer.lr='abc': must be a number"),
         (["data.batch_size=abc"], "data.batch_size='abc': must be a whole number"),
         (["seed=abc"], "seed='abc': must be a whole number"),
         (["model.latent_dim=2.5"], "model.latent_dim=2.5: must be a whole number"),
@@ -33,7 +33,7 @@ from vaelab.run import train
         (["seed=-1"], "seed=-1: must be >= 0"),
         (["objective.beta=-1"], "objective.beta=-1: must be >= 0"),
         (["model.latent_dim=0"], "model.latent_dim=0: must be >= 1"),
-        (["model.optimizer.lr=0"], "model.optimizer.lr=0: must be > 0"),
+        (["optimizer.lr=0"], "optimizer.lr=0: must be > 0"),
         (["data.batch_size=0"], "data.batch_size=0: must be >= 1"),
         (["data.binarize=maybe"], "data.binarize='maybe': must be one of 'none', 'static' or 'dynamic'"),
         (["likelihood=gaussian", "likelihood.scale=0"], "likelihood.scale=0: must be > 0"),

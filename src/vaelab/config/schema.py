@@ -273,6 +273,22 @@ class Optimizer(Open):
     lr: PosFloat
 
 
+class SchedulerPartial(Open):
+    """A torch.optim.lr_scheduler class (or vaelab's) that the system calls with the optimiser."""
+
+    partial: Literal[True] = Field(alias="_partial_")
+
+
+class Scheduler(Section):
+    """Lightning's lr_scheduler config: the scheduler, when Lightning steps it (every `frequency`
+    epochs or steps) and the metric a ReduceLROnPlateau reads."""
+
+    scheduler: SchedulerPartial
+    interval: Literal["epoch", "step"]
+    frequency: PosInt
+    monitor: str | None
+
+
 class Model(Component):
     target: Literal["vaelab.system.VAESystem"] = Field(alias="_target_")
     latent_dim: PosInt
@@ -289,7 +305,8 @@ class Model(Component):
     min_active_share: Share
     check_finite: Bool
     optimizer: Optimizer
-    scheduler: Open | None
+    # A bare scheduler partial (the form of earlier vaelab configs and checkpoints) steps every epoch.
+    scheduler: Scheduler | Open | None
 
 
 # ------------------------------------------------------------------------------ running
@@ -339,6 +356,9 @@ class Settings(Section):
     prior: Prior
     objective: ObjectiveNode
     kl_schedule: KLSchedule
+    # Absent from the configs of checkpoints made before the optimizer and scheduler groups.
+    optimizer: Optimizer | None = None
+    scheduler: Scheduler | None = None
     model: Model
     trainer: Trainer
     logger: dict[str, Open | None] | None
@@ -364,10 +384,11 @@ class Settings(Section):
                 f"trainer.gradient_clip_val={self.trainer.gradient_clip_val} is not supported with objective=factor_vae "
                 "(manual optimisation cannot clip gradients); set trainer.gradient_clip_val=null"
             )
-        if self.model.scheduler is not None:
+        if (scheduler := self.model.scheduler) is not None:
+            target = scheduler.scheduler.target if isinstance(scheduler, Scheduler) else scheduler.target
             problems.append(
-                f"model.scheduler={self.model.scheduler.target} is not supported with objective=factor_vae "
-                "(manual optimisation steps no scheduler); set model.scheduler=null"
+                f"model.scheduler={target} is not supported with objective=factor_vae "
+                "(manual optimisation steps no scheduler); set scheduler=none"
             )
         if problems:
             raise ValueError("; ".join(problems))

@@ -27,6 +27,7 @@ SHIPPED = (
     "vaelab.priors",
     "vaelab.objectives",
     "vaelab.kl_schedules",
+    "vaelab.lr_schedulers",
     "vaelab.data",
     "vaelab.callbacks",
     "vaelab.logger",
@@ -44,7 +45,7 @@ EXACT = ("lightning.pytorch.Trainer", "lightning.Trainer")
 FACTORIES = ("vaelab.logger.wandb_logger",)
 ALLOWED = (
     "vaelab's own classes (vaelab.system, .model, .likelihood, .priors, .objectives, .kl_schedules, .data, "
-    ".callbacks, .logger, .plugins), torch.optim optimisers "
+    ".callbacks, .logger, .plugins, .lr_schedulers), torch.optim optimisers "
     "and schedulers, and Lightning's Trainer, callbacks and loggers"
 )
 
