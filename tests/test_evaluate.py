@@ -170,3 +170,24 @@ def test_console_scripts_are_installed(trained, tmp_path):
         [bin_dir / "vaelab-eval", "ckpt_path=/nonexistent.ckpt"], capture_output=True, text=True, timeout=120
     )
     assert bad.returncode == 1 and bad.stderr.strip() == "error: ckpt_path=/nonexistent.ckpt: no such file"
+
+
+def test_eval_of_the_test_split_needs_only_the_test_files(cfg_factory, mnist_dir, mnist_test_split, tmp_path, capsys):
+    """A model trained on MNIST is scored on a data_dir holding only the two t10k files."""
+    cfg = cfg_factory("data=mnist", f"data.data_dir={mnist_dir}", "data.download=false", "data.val_size=1000")
+    ckpt = Path(train(cfg)["best_checkpoint"])
+    test_only = tmp_path / "test_only"
+    test_only.mkdir()
+    for kind in ("images-idx3", "labels-idx1"):
+        (test_only / f"t10k-{kind}-ubyte.gz").symlink_to(mnist_test_split / f"t10k-{kind}-ubyte.gz")
+    out = tmp_path / "eval"
+    args = [f"ckpt_path={ckpt}", f"data.data_dir={test_only}", "data.search_dirs=[]", "num_samples=2"]
+    assert eval_main([*args, "pictures=false", f"output_dir={out}"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["split"] == "test" and math.isfinite(metrics["test/nll"])
+    assert metrics["test/nll"] <= -metrics["test/elbo"] + 1.0  # K=2 bound vs the K=1 ELBO, up to noise
+    # The val split is carved from train: evaluating it asks for the train files.
+    capsys.readouterr()
+    assert eval_main([*args, "split=val", f"output_dir={tmp_path / 'val'}"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "files not found (train-images-idx3-ubyte, train-labels-idx1-ubyte)" in line

@@ -65,7 +65,8 @@ def evaluate(
     model.num_iw_samples = num_samples
     L.seed_everything(cfg.seed, verbose=False)
     datamodule = targets.instantiate(cfg.data, path="data")
-    datamodule.setup("test")
+    # The test split alone reads only the test files (MNIST, CIFAR-10); train and val need them all.
+    datamodule.setup("test" if split == "test" else "fit")
 
     callbacks: list[L.Callback] = [RichProgressBar()]
     if pictures:

@@ -90,7 +90,7 @@ def instantiate_all(group: DictConfig | None, name: str) -> list[Any]:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then test the best checkpoint; returns the final metrics (also in metrics.json).
 
-    status.json in the run directory says how the run ended: finished, or failed and why.
+    status.json in the run directory says how the run ended: finished, interrupted, or failed and why.
     """
     output_dir = make_dir(cfg.paths.output_dir, "paths.output_dir")
     status = output_dir / "status.json"

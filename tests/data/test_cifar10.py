@@ -146,3 +146,23 @@ def test_config_instantiates(tmp_path):
     assert isinstance(dm, CIFAR10) and dm.data_dir == tmp_path / "cifar10" and dm.binarize == "none"
     dm.setup()
     assert dm.shape == (3, 32, 32) and len(dm.splits["train"][0]) == 10
+
+
+def test_test_stage_reads_only_the_test_batch(tmp_path):
+    full_dir, test_dir = tmp_path / "full", tmp_path / "test_only"
+    write_batches(full_dir)
+    test_dir.mkdir()
+    (test_dir / TEST).write_bytes((full_dir / TEST).read_bytes())
+    dm = CIFAR10(str(test_dir), download=False, val_size=3, shape=[3, 32, 32])
+    dm.setup("test")
+    x, y = dm.splits["test"]
+    assert list(dm.splits) == ["test"] and y.tolist() == [0, 1, 2]
+    for i in range(3):
+        assert torch.equal(x[i], expected_image(100 + i))
+    full = CIFAR10(str(full_dir), download=False, val_size=3)
+    full.setup("fit")
+    assert torch.equal(x, full.splits["test"][0]) and torch.equal(y, full.splits["test"][1])
+    # The train batches are asked for only when a stage needs them.
+    with pytest.raises(FileNotFoundError) as err:
+        dm.setup("fit")
+    assert f"files not found ({', '.join(TRAIN)})" in str(err.value)

@@ -137,3 +137,45 @@ def test_missing_files_without_search_dirs_still_say_how_to_get_them(tmp_path):
         "apt-get install -y dataset-fashion-mnist (installs them in /usr/share/datasets/fashion-mnist) "
         "and add that directory to data.search_dirs" in str(err.value)
     )
+
+
+def test_test_stage_reads_only_the_test_files(mnist_dir, mnist_test_split, tmp_path):
+    """setup("test") on a dir holding only t10k-*: the real 10k test split, exactly as in a full setup."""
+    test_only = tmp_path / "test_only"
+    test_only.mkdir()
+    for kind in ("images-idx3", "labels-idx1"):
+        (test_only / f"t10k-{kind}-ubyte.gz").symlink_to(mnist_test_split / f"t10k-{kind}-ubyte.gz")
+    real = read_idx(mnist_test_split / "t10k-images-idx3-ubyte.gz")  # (10000, 28, 28) uint8
+    for binarize in ("none", "dynamic"):
+        dm = MNIST(data_dir=test_only, download=False, shape=[1, 28, 28], search_dirs=[], binarize=binarize)
+        dm.setup("test")
+        assert list(dm.splits) == ["test"] and dm.shape == (1, 28, 28)
+        x, y = dm.splits["test"]
+        assert x.shape == (10000, 1, 28, 28) and y.shape == (10000,)
+        full = MNIST(data_dir=mnist_dir, download=False, search_dirs=[], binarize=binarize, val_size=1000)
+        full.setup("fit")
+        assert torch.equal(x, full.splits["test"][0]) and torch.equal(y, full.splits["test"][1])
+        if binarize == "none":
+            assert torch.equal(x[:, 0], torch.from_numpy(real.astype(np.float32) / 255.0))
+            assert dm.data_range("test") == (0.0, 1.0)
+        else:
+            assert set(x.unique().tolist()) == {0.0, 1.0}
+        with pytest.raises(ValueError, match="train split is not loaded"):
+            dm.data_range("train")
+        # A later fit stage needs the train files, which this dir does not hold.
+        with pytest.raises(FileNotFoundError) as err:
+            dm.setup("fit")
+        (line,) = str(err.value).splitlines()
+        assert "train-images-idx3-ubyte, train-labels-idx1-ubyte)" in line and "t10k" not in line.split(")")[0]
+
+
+def test_fit_stage_on_test_files_alone_names_the_train_files(mnist_test_split, tmp_path):
+    for kind in ("images-idx3", "labels-idx1"):
+        (tmp_path / f"t10k-{kind}-ubyte.gz").symlink_to(mnist_test_split / f"t10k-{kind}-ubyte.gz")
+    for stage in ("fit", None):
+        dm = MNIST(data_dir=tmp_path, download=False, shape=[1, 28, 28], search_dirs=[])
+        with pytest.raises(FileNotFoundError) as err:
+            dm.setup(stage)
+        (line,) = str(err.value).splitlines()
+        assert "files not found (train-images-idx3-ubyte, train-labels-idx1-ubyte)" in line
+        assert dm.splits == {}

@@ -43,7 +43,10 @@ def split_off(split: Split, size: int | float, generator: torch.Generator, setti
 
 
 class InMemoryDataModule(L.LightningDataModule):
-    """Subclasses implement `load()` returning {"train": Split, "test": Split} or {"all": Split}."""
+    """Subclasses implement `load()` returning {"train": Split, "test": Split} or {"all": Split}.
+
+    `setup("test")` reads only what `load_stage("test")` returns; with {"test": Split} alone
+    (a source whose test split has files of its own) only the test split exists."""
 
     def __init__(
         self,
@@ -69,27 +72,37 @@ class InMemoryDataModule(L.LightningDataModule):
     def load(self) -> dict[str, Split]:
         raise NotImplementedError
 
+    def load_stage(self, stage: str | None) -> dict[str, Split]:
+        """What `setup(stage)` reads: everything here; sources whose test split has files of
+        its own override this to read only those for stage "test"."""
+        return self.load()
+
     @property
     def name(self) -> str:
         return type(self).__name__
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        # Stage "test" needs only the test split; any other stage, all three.
+        needed = ("test",) if stage == "test" else ("train", "val", "test")
+        if all(s in self.splits for s in needed):
             return
-        loaded = self.load()
+        loaded = self.load_stage(stage)
         g = torch.Generator().manual_seed(self.seed)
         if "all" in loaded:
-            test, rest = split_off(loaded["all"], self.test_size, g, "data.test_size")
-        else:
-            test, rest = loaded["test"], loaded["train"]
-        val, train = split_off(rest, self.val_size, g, "data.val_size")
-        self.splits = {"train": train, "val": val, "test": test}
+            # One set: the test split is carved from the whole, so it needs all of it.
+            loaded["test"], loaded["train"] = split_off(loaded.pop("all"), self.test_size, g, "data.test_size")
+        splits: dict[str, Split] = {}
+        if "train" in loaded:
+            # The val split is carved from train: absent when only the test files were read.
+            splits["val"], splits["train"] = split_off(loaded["train"], self.val_size, g, "data.val_size")
+        splits["test"] = loaded["test"]
+        self.splits = splits
         self._check_shape()
         if self.binarize != "none":
             self._binarize_fixed()
 
     def _check_shape(self) -> None:
-        found = tuple(self.splits["train"][0].shape[1:])
+        found = tuple(self.splits["test"][0].shape[1:])  # every setup has the test split
         if self.shape is not None and found != tuple(self.shape):
             raise ValueError(
                 f"data={self.name}: data.shape is {list(self.shape)} but the data loaded has shape {list(found)}"
@@ -107,12 +120,17 @@ class InMemoryDataModule(L.LightningDataModule):
         seeds = {"val": EVAL_BINARIZE_SEED, "test": EVAL_BINARIZE_SEED + 1}
         if self.binarize == "static":
             seeds["train"] = self.seed
+        # One generator per split: a split's draw is the same whether or not the others were loaded.
         for s, seed in seeds.items():
+            if s not in self.splits:
+                continue
             x, y = self.splits[s]
             self.splits[s] = (torch.bernoulli(x, generator=torch.Generator().manual_seed(seed)), y)
 
     def data_range(self, split: str = "train") -> tuple[float, float]:
         """(min, max) of a split's inputs."""
+        if split not in self.splits:
+            raise ValueError(f"data={self.name}: the {split} split is not loaded (loaded: {', '.join(self.splits)})")
         x = self.splits[split][0]
         return float(x.min()), float(x.max())
 

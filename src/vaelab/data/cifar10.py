@@ -55,7 +55,7 @@ class CIFAR10(FileDataModule):
     into `data_dir` only when neither holds the files.
     """
 
-    files = FILES["train"] + FILES["test"]
+    split_files = FILES
 
     def __init__(self, data_dir: str, download: bool = True, **kwargs):
         kwargs.setdefault("val_size", 5000)
@@ -76,10 +76,6 @@ class CIFAR10(FileDataModule):
             f"data.data_dir={self.data_dir} (tar xzf cifar-10-binary.tar.gz -C {self.data_dir})"
         ]
 
-    def load(self) -> dict[str, Split]:
-        self.require_files()
+    def read(self, split: str) -> Split:
         # Concatenate the bytes before converting: float32 is 4x the size, so convert only once.
-        return {
-            split: to_split(np.concatenate([read_records(self.find(name)) for name in names]))
-            for split, names in FILES.items()
-        }
+        return to_split(np.concatenate([read_records(self.find(name)) for name in FILES[split]]))

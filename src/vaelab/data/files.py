@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from vaelab.data.base import InMemoryDataModule
+from vaelab.data.base import InMemoryDataModule, Split
 
 
 class FileDataModule(InMemoryDataModule):
-    """Subclasses set `files`, and implement `fetch` (the download) and `how_to_get`."""
+    """Subclasses set `split_files`, and implement `read` (one split), `fetch` (the download) and `how_to_get`.
 
-    #: The files the data set needs, each looked for in every one of `dirs`.
-    files: tuple[str, ...] = ()
+    Train and test are files of their own, so `setup("test")` reads (and asks for) the test files only.
+    """
+
+    #: The files of each split ("train", "test"), each looked for in every one of `dirs`.
+    split_files: dict[str, tuple[str, ...]] = {}
 
     def __init__(self, data_dir: str, download: bool = True, **kwargs):
         super().__init__(**kwargs)
@@ -30,8 +34,23 @@ class FileDataModule(InMemoryDataModule):
     def find(self, file: str) -> Path | None:
         return next((d / n for d in self.dirs for n in self.names(file) if (d / n).is_file()), None)
 
-    def missing(self) -> list[str]:
-        return [f for f in self.files if self.find(f) is None]
+    def files(self, splits: Sequence[str] | None = None) -> list[str]:
+        """The files of `splits` (default: all of them)."""
+        return [f for s in (self.split_files if splits is None else splits) for f in self.split_files[s]]
+
+    def missing(self, splits: Sequence[str] | None = None) -> list[str]:
+        return [f for f in self.files(splits) if self.find(f) is None]
+
+    def read(self, split: str) -> Split:
+        """One split, from its files (all found)."""
+        raise NotImplementedError
+
+    def load(self, splits: Sequence[str] | None = None) -> dict[str, Split]:
+        self.require_files(splits)
+        return {s: self.read(s) for s in (self.split_files if splits is None else splits)}
+
+    def load_stage(self, stage: str | None) -> dict[str, Split]:
+        return self.load(["test"] if stage == "test" else None)
 
     def fetch(self) -> None:
         """Download the files into `data_dir`."""
@@ -49,8 +68,9 @@ class FileDataModule(InMemoryDataModule):
         except Exception as err:  # no network, mirror down, bad checksum, ...: require_files says what to do
             self.download_error = f"{type(err).__name__}: {err}"
 
-    def require_files(self) -> None:
-        missing = self.missing()
+    def require_files(self, splits: Sequence[str] | None = None) -> None:
+        """Raise the one-line message naming the files of `splits` (default: all) that are missing."""
+        missing = self.missing(splits)
         if not missing:
             return
         if self.download_error:

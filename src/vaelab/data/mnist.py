@@ -30,7 +30,7 @@ class IDXDataModule(FileDataModule):
     debian_package: str = ""
     debian_dir: str = ""
 
-    files = FILES["train"] + FILES["test"]
+    split_files = FILES
 
     def __init__(self, data_dir: str, search_dirs: list[str] | tuple[str, ...] = (), download: bool = True, **kwargs):
         kwargs.setdefault("val_size", 5000)
@@ -59,11 +59,8 @@ class IDXDataModule(FileDataModule):
                 how[-1] += " and add that directory to data.search_dirs"
         return how
 
-    def load(self) -> dict[str, Split]:
-        self.require_files()
-        return {split: self._read(*stems) for split, stems in FILES.items()}
-
-    def _read(self, images_stem: str, labels_stem: str) -> Split:
+    def read(self, split: str) -> Split:
+        images_stem, labels_stem = FILES[split]
         images_path, labels_path = self.find(images_stem), self.find(labels_stem)
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
