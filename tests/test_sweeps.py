@@ -123,6 +123,7 @@ def test_optuna_search_resumes_its_study(tmp_path):
     assert results["best_value"] == pytest.approx(min(values), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_wandb_sweep_command_runs_as_an_agent_would(tmp_path):
     """Expand sweeps/wandb.yaml's command the way `wandb agent` does and run it."""
     sweep = yaml.safe_load((ROOT / "sweeps" / "wandb.yaml").read_text())
