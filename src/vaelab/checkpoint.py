@@ -122,8 +122,8 @@ def stored_config(checkpoint: dict[str, Any], path: str | Path, overrides: list[
     OmegaConf.set_struct(cfg, True)  # an override of a key the config lacks is an error, not a new key
     for override in overrides:
         cfg = _apply(cfg, override)
-    targets.check(OmegaConf.to_container(cfg, resolve=True), source)
-    schema.validate(cfg, source=f"{source}: ")
+    # Only params_per_dim may run while resolving (see read_checkpoint); then the resolved targets.
+    targets.check(schema.validate(cfg, source=f"{source}: "), source)
     return cfg
 
 

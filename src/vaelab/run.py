@@ -119,8 +119,7 @@ def preflight(cfg: DictConfig, output_dir: Path) -> tuple[Any, Path | None]:
     """Every check that needs no data, before anything is written: each _target_ on vaelab's
     list, each value in its range, and the checkpoint to resume from (readable, trustworthy,
     made by the same settings, weights of this model's shape). Returns (model, resume path)."""
-    schema.validate(cfg)
-    targets.check(OmegaConf.to_container(cfg, resolve=True))
+    targets.check(schema.validate(cfg))
     L.seed_everything(cfg.seed, workers=True)  # before the model's weights are drawn
     model = targets.instantiate(cfg.model, path="model")
     ckpt_path = resume_path(cfg, output_dir)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,13 +36,9 @@ from hydra.experimental.callback import Callback
 
 from vaelab.compare import compare, find_runs, metrics_found, plane_points, run_label, swept_knobs
 from vaelab.errors import exit_code
+from vaelab.logger.wandb import sweep_group
 
 log = logging.getLogger(__name__)
-
-
-def sweep_group(job_name: str, sweep_dir: str | os.PathLike) -> str:
-    """The W&B group of a sweep's jobs, as vaelab.logger.wandb.sweep_context names it."""
-    return f"{job_name}-{os.path.basename(os.path.normpath(sweep_dir))}"
 
 
 class SweepComparison(Callback):

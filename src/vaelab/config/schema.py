@@ -399,8 +399,9 @@ class ConfigError(ValueError):
     """One or more settings are out of their type or range."""
 
 
-def validate(cfg: DictConfig, schema: type[BaseModel] = Settings, source: str = "") -> None:
-    """Raise ConfigError, one line, if any setting of cfg breaks the schema.
+def validate(cfg: DictConfig, schema: type[BaseModel] = Settings, source: str = "") -> dict[str, Any]:
+    """Raise ConfigError, one line, if any setting of cfg breaks the schema; else return the
+    resolved config (plain containers), so that callers need not resolve it again.
 
     A setting that merely repeats another (`model.latent_dim: ${...}` style interpolations) is
     reported at its source only, so that one bad value gives one message."""
@@ -422,6 +423,7 @@ def validate(cfg: DictConfig, schema: type[BaseModel] = Settings, source: str = 
             if not is_copy(path, copies) and (msg := _describe(e, path, tree)) not in problems:
                 problems.append(msg)
         raise ConfigError(f"{source}{'; '.join(problems)}") from None
+    return tree
 
 
 def interpolated_paths(cfg: Any, prefix: str = "") -> list[str]:

@@ -77,6 +77,11 @@ def run_id(save_dir: str) -> str:
     return new
 
 
+def sweep_group(job_name: str, sweep_dir: str | os.PathLike) -> str:
+    """The W&B group of a sweep's runs: the task name and the sweep directory's name."""
+    return f"{job_name}-{os.path.basename(os.path.normpath(sweep_dir))}"
+
+
 def sweep_context() -> tuple[str | None, list[str]]:
     """(group, tags) from Hydra: in a multirun, the group is the sweep (task name and sweep
     directory), so the dashboard groups its runs; the tags are the job's overrides."""
@@ -89,7 +94,7 @@ def sweep_context() -> tuple[str | None, list[str]]:
     tags = [o[:64] for o in hydra.overrides.task if not o.startswith(("paths.", "hydra."))]  # W&B: 64 chars a tag
     if hydra.mode != RunMode.MULTIRUN:
         return None, tags
-    return f"{hydra.job.name}-{os.path.basename(os.path.normpath(hydra.sweep.dir))}", tags
+    return sweep_group(hydra.job.name, hydra.sweep.dir), tags
 
 
 def wandb_logger(
