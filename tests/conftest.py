@@ -86,6 +86,25 @@ def mnist_dir(tmp_path, mnist_test_split) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The URL of a throwaway PostgreSQL server for the session (tests/helpers/postgres.py)."""
+    from tests.helpers.postgres import bin_dir, postgres_server
+
+    if bin_dir() is None:
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """postgresql://... of a new, empty database of its own on the session's PostgreSQL server."""
+    from tests.helpers.postgres import create_database
+
+    return create_database(postgres_server, "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:55])
+
+
 @pytest.fixture
 def tmpfs(tmp_path):
     """tmpfs(size) -> the mount point of a new tmpfs of `size` bytes, unmounted after the test."""

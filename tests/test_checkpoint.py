@@ -18,12 +18,22 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.helpers import OLD_CHECKPOINT
+from tests.helpers.apps import compose_app
 from vaelab.checkpoint import load_model
 from vaelab.config.targets import RefusedTarget
-from vaelab.errors import root_cause
-from vaelab.evaluate import main as eval_main
+from vaelab.errors import exit_code, root_cause
+from vaelab.evaluate import evaluate
 from vaelab.run import train
-from vaelab.sample import main as sample_main
+from vaelab.sample import sample
+
+
+def eval_main(out: Path, *argv: str) -> int:
+    """vaelab-eval argv... in-process, writing into `out`: its exit code (errors: one line on stderr)."""
+    return exit_code(lambda: evaluate(compose_app("eval", *argv, output_dir=out)))
+
+
+def sample_main(out: Path, *argv: str) -> int:
+    return exit_code(lambda: sample(compose_app("sample", *argv, output_dir=out)))
 
 
 def write_file(marker: Path) -> dict:
@@ -84,8 +94,8 @@ def test_crafted_checkpoints_run_nothing(tmp_path, capsys, shape):
     with pytest.raises(RefusedTarget, match=r"refused to instantiate '(builtins\.list|pathlib\.Path\.write_text)'"):
         load_model(ckpt)
     out = tmp_path / "out"
-    assert eval_main([f"ckpt_path={ckpt}", "num_samples=2", f"output_dir={out}"]) == 1
-    assert sample_main([f"ckpt_path={ckpt}", "interpolate=true", f"output_dir={out}"]) == 1
+    assert eval_main(out, f"ckpt_path={ckpt}", "eval.num_samples=2") == 1
+    assert sample_main(out, f"ckpt_path={ckpt}", "interpolate=true") == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("error: ") and "refused" in line for line in lines)
     assert not marker.exists() and not out.exists()
@@ -135,7 +145,7 @@ def test_an_old_honest_checkpoint_still_loads(tmp_path):
     x = torch.rand(3, 1, 8, 8)
     assert model.model.log_marginal(x, 5).shape == (3,)
     out = tmp_path / "eval"
-    assert eval_main([f"ckpt_path={OLD_CHECKPOINT}", "num_samples=2", f"output_dir={out}", "pictures=false"]) == 0
+    assert eval_main(out, f"ckpt_path={OLD_CHECKPOINT}", "eval.num_samples=2", "pictures=false") == 0
     assert (out / "metrics.json").is_file()
 
 
@@ -147,12 +157,12 @@ def test_an_old_honest_checkpoint_still_loads(tmp_path):
             "objective.betaa=3",
             "objective.betaa=3: the checkpoint's config has no setting objective.betaa; did you mean objective.beta?",
         ),
-        ("eval.num_sampels=5", "did you mean eval.num_samples?"),
+        ("num_samples=5", "num_samples=5: the checkpoint's config has no setting num_samples; did you mean eval.num_samples?"),
         ("data.batch_size=2.5", "data.batch_size=2.5: must be a whole number"),
     ],
 )
-def test_load_time_overrides_are_checked(capsys, override, message):
-    assert eval_main([f"ckpt_path={OLD_CHECKPOINT}", override]) == 1
+def test_load_time_overrides_are_checked(tmp_path, capsys, override, message):
+    assert eval_main(tmp_path, f"ckpt_path={OLD_CHECKPOINT}", override) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: ") and message in line
 

@@ -1,7 +1,10 @@
-"""vaelab-eval and vaelab-sample on a checkpoint of a real (short) training run."""
+"""vaelab-eval, the Hydra app (conf/eval.yaml), on checkpoints of real (short) training runs:
+in-process (the config composed as the command line composes it, then `evaluate`), and the
+console script in a subprocess for what only it shows (-m, --help)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -10,14 +13,28 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
+from tests.helpers.apps import compose_app
 from vaelab.checkpoint import load_model
-from vaelab.evaluate import main as eval_main
+from vaelab.errors import exit_code
+from vaelab.evaluate import evaluate
 from vaelab.run import train
-from vaelab.sample import main as sample_main
+
+
+def run_eval(out: Path, *argv: str) -> dict:
+    """vaelab-eval argv..., writing into `out` (as hydra.run.dir=out would)."""
+    return evaluate(compose_app("eval", *argv, output_dir=out))
+
+
+def eval_error(out: Path, capsys, *argv: str) -> str:
+    """The one line vaelab-eval argv... prints on stderr, with exit code 1."""
+    capsys.readouterr()
+    assert exit_code(lambda: run_eval(out, *argv)) == 1, argv
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ")
+    return line
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +60,9 @@ def trained(tmp_path_factory):
 def test_eval_reports_every_number_and_picture(trained, tmp_path, capsys):
     ckpt, run_metrics = trained
     out = tmp_path / "eval"
-    assert eval_main([f"ckpt_path={ckpt}", "num_samples=200", f"output_dir={out}"]) == 0
+    run_eval(out, f"ckpt_path={ckpt}", "eval.num_samples=200")
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["num_samples"] == 200 and metrics["split"] == "test"
+    assert metrics["eval.num_samples"] == 200 and metrics["split"] == "test"
     for key in ("test/nll", "test/elbo", "test/bpd", "test/active_units", "test/kl_per_dim"):
         assert key in metrics
     # Same checkpoint, same test split as the training run's own test: the ELBO agrees within
@@ -70,14 +87,19 @@ def test_eval_reports_every_number_and_picture(trained, tmp_path, capsys):
     assert "test/nll" in printed and "K = 200" in printed
 
 
-def test_eval_on_another_split_renames_keys(trained, tmp_path):
+def test_eval_on_another_split_with_a_logger_and_a_changed_setting(trained, tmp_path):
     ckpt, _ = trained
-    assert (
-        eval_main([f"ckpt_path={ckpt}", "split=val", "num_samples=5", "pictures=false", f"output_dir={tmp_path}"]) == 0
-    )
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    args = [f"ckpt_path={ckpt}", "split=val", "eval.num_samples=5", "pictures=false"]
+    metrics = run_eval(tmp_path, *args, "logger=csv", "objective.beta=3")
     assert "val/nll" in metrics and not any(k.startswith("test/") for k in metrics)
+    assert metrics["val/beta_now"] == 3.0  # objective.beta changed the checkpoint's objective
+    # The ELBO's parts at beta = 3: loss = recon + 3 kl (the ELBO itself is reported at beta = 1).
+    assert metrics["val/loss"] == pytest.approx(metrics["val/recon"] + 3 * metrics["val/kl"], rel=1e-4)
     assert not list(tmp_path.glob("*.png"))
+    # logger=csv: the split's own keys, in the output directory.
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        (row,) = list(csv.DictReader(f))
+    assert float(row["val/nll"]) == pytest.approx(metrics["val/nll"], rel=1e-6)
 
 
 def test_checkpoint_rebuilds_the_model_alone(trained):
@@ -89,54 +111,48 @@ def test_checkpoint_rebuilds_the_model_alone(trained):
     assert model.model.reconstruct(x).shape == x.shape
 
 
-def test_sample_writes_grid_and_array(trained, tmp_path):
-    ckpt, _ = trained
-    assert sample_main([f"ckpt_path={ckpt}", "n=9", f"output_dir={tmp_path}"]) == 0
-    samples = np.load(tmp_path / "samples.npy", allow_pickle=False)
-    assert samples.shape == (9, 1, 8, 8) and samples.min() >= 0 and samples.max() <= 1
-    assert (tmp_path / "samples.png").is_file()
-    assert sample_main([f"ckpt_path={ckpt}", "interpolate=true", "pairs=3", "steps=5", f"output_dir={tmp_path}"]) == 0
-    for mode in ("linear", "spherical"):
-        path = np.load(tmp_path / f"interpolations_{mode}.npy")
-        assert path.shape == (3, 5, 1, 8, 8)
-        assert (tmp_path / f"interpolations_{mode}.png").is_file()
+def test_the_output_goes_beside_the_checkpoints_run(trained, tmp_path):
+    ckpt, _ = trained  # <run>/checkpoints/epoch_*.ckpt
+    cfg = compose_app("eval", f"ckpt_path={ckpt}", "split=val", "eval.num_samples=7", output_dir=tmp_path)
+    run_dir = Path(cfg.hydra.run.dir)
+    assert run_dir.parent == ckpt.parent.parent / "eval" and run_dir.name.startswith("val-K7-")
 
 
-def test_bad_checkpoints_and_arguments_are_named(trained, tmp_path, capsys):
-    ckpt, _ = trained
-    assert eval_main([f"ckpt_path={tmp_path / 'nope.ckpt'}"]) == 1
-    assert "nope.ckpt: no such file" in capsys.readouterr().err
-    truncated = tmp_path / "truncated.ckpt"
-    truncated.write_bytes(ckpt.read_bytes()[:1000])
-    assert eval_main([f"ckpt_path={truncated}"]) == 1
-    assert "truncated.ckpt: not a readable checkpoint" in capsys.readouterr().err
-    assert eval_main([f"ckpt_path={ckpt}", "model.latent_dim=7"]) == 1
-    assert "do not fit the model" in capsys.readouterr().err
-    assert eval_main([f"ckpt_path={ckpt}", "nonsense=1"]) == 2
-    assert "unknown option 'nonsense'" in capsys.readouterr().err
-    assert eval_main([]) == 2
-    assert "missing ckpt_path" in capsys.readouterr().err
-    assert eval_main([f"ckpt_path={ckpt}", "split=holdout"]) == 1
-    assert "split must be one of train, val, test" in capsys.readouterr().err
-
-
-def test_bad_overrides_and_surroundings_are_one_line(trained, tmp_path, capsys):
+def test_bad_checkpoints_and_arguments_are_one_line(trained, tmp_path, capsys):
     ckpt, _ = trained
     a_file = tmp_path / "a_file"
     a_file.write_text("")
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(ckpt.read_bytes()[:1000])
     cases = [
-        (eval_main, ["objective.beta=-1"], "objective.beta=-1: must be >= 0"),
-        (eval_main, ["objective.betaa=3"], "has no setting objective.betaa; did you mean objective.beta?"),
-        (eval_main, ["eval.num_sampels=5"], "has no setting eval.num_sampels; did you mean eval.num_samples?"),
-        (eval_main, ["accelerator=gpu"], "accelerator=gpu: no CUDA GPU is available on this machine; use cpu"),
-        (eval_main, [f"output_dir={a_file}", "num_samples=2"], f"output_dir={a_file}: a file is in the way"),
-        (sample_main, [f"output_dir={a_file / 'x'}"], f"output_dir={a_file / 'x'}: cannot create the directory"),
-        (sample_main, ["data.batch_size=abc"], "data.batch_size='abc': must be a whole number"),
+        ([f"ckpt_path={tmp_path / 'nope.ckpt'}"], "nope.ckpt: no such file"),
+        ([f"ckpt_path={truncated}"], "truncated.ckpt: not a readable checkpoint"),
+        ([], "ckpt_path: missing"),
+        (["split=holdout"], "split='holdout': must be one of 'train', 'val' or 'test'"),
+        (["eval.num_samples=0"], "eval.num_samples=0: must be >= 1"),
+        (["model.latent_dim=7"], "do not fit the model its config describes with model.latent_dim=7"),
+        (["objective.beta=-1"], "objective.beta=-1: must be >= 0"),
+        (["objective.betaa=3"], "has no setting objective.betaa; did you mean objective.beta?"),
+        # The one name for K: the old ones are refused, naming it.
+        (["num_samples=5"], "has no setting num_samples; did you mean eval.num_samples?"),
+        (["model.num_iw_samples=5"], "model.num_iw_samples=5: not a setting; the number of importance samples is eval"),
+        (["nonsense=1"], "nonsense=1: the checkpoint's config has no setting nonsense"),
+        (["+objective.beta=2"], "+objective.beta=2: a checkpoint's settings are changed with key=value"),
+        (["trainer.accelerator=gpu"], "trainer.accelerator='gpu': no CUDA GPU is available on this machine; use cpu"),
+        (["trainer=gpu"], "trainer.accelerator='gpu': no CUDA GPU is available on this machine; use cpu"),
+        # The weights define the model: a model group that differs is refused, one that matches taken.
+        (["model=mlp"], "model=mlp: refused: the checkpoint's weights define its model, and model.encoder.hidden="),
+        (["likelihood=gaussian"], "likelihood=gaussian: refused: the checkpoint's weights define its likelihood"),
+        (["data=mnist"], "data=mnist: the data have shape [1, 28, 28] but the model was trained on data of shape [1, 8, 8]"),
+        (["data.batch_size=abc"], "data.batch_size='abc': must be a whole number"),
     ]
-    for main, args, message in cases:
-        assert main([f"ckpt_path={ckpt}", *args]) == 1, args
-        (line,) = capsys.readouterr().err.strip().splitlines()
-        assert line.startswith("error: ") and message in line, line
+    for args, message in cases:
+        words = args if any(a.startswith("ckpt_path=") for a in args) or not args else [f"ckpt_path={ckpt}", *args]
+        line = eval_error(tmp_path / "out", capsys, *words)
+        assert message in line, (args, line)
+    assert run_eval(tmp_path / "ok", f"ckpt_path={ckpt}", "prior=standard", "likelihood=bernoulli", "eval.num_samples=2")
+    # A refused command wrote nothing.
+    assert not (tmp_path / "out").exists()
 
 
 class _Exploit:
@@ -149,45 +165,55 @@ def test_checkpoint_loading_never_runs_pickled_code(tmp_path, capsys):
     evil = tmp_path / "evil.ckpt"
     with open(evil, "wb") as f:
         pickle.dump({"state_dict": {}, "vaelab": {"config": {}}, "payload": _Exploit()}, f)
-    assert eval_main([f"ckpt_path={evil}"]) == 1
+    assert exit_code(lambda: run_eval(tmp_path / "out", f"ckpt_path={evil}")) == 1
     assert "not a readable checkpoint" in capsys.readouterr().err
     assert not _Exploit.marker.exists()
 
 
-@pytest.mark.slow
-def test_console_scripts_are_installed(trained, tmp_path):
-    ckpt, _ = trained
-    bin_dir = Path(sys.executable).parent
-    done = subprocess.run(
-        [bin_dir / "vaelab-sample", f"ckpt_path={ckpt}", "n=4", f"output_dir={tmp_path}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert np.load(tmp_path / "samples.npy").shape == (4, 1, 8, 8)
-    bad = subprocess.run(
-        [bin_dir / "vaelab-eval", "ckpt_path=/nonexistent.ckpt"], capture_output=True, text=True, timeout=120
-    )
-    assert bad.returncode == 1 and bad.stderr.strip() == "error: ckpt_path=/nonexistent.ckpt: no such file"
-
-
-def test_eval_of_the_test_split_needs_only_the_test_files(cfg_factory, mnist_dir, mnist_test_split, tmp_path, capsys):
-    """A model trained on MNIST is scored on a data_dir holding only the two t10k files."""
-    cfg = cfg_factory("data=mnist", f"data.data_dir={mnist_dir}", "data.download=false", "data.val_size=1000")
+def test_a_fashion_model_is_scored_on_the_mnist_test_files_alone(
+    cfg_factory, fashion_mnist_dir, mnist_test_split, tmp_path, capsys
+):
+    """data=mnist replaces the checkpoint's data; the test split needs only the two t10k files."""
+    cfg = cfg_factory("data=fashion_mnist", f"data.data_dir={fashion_mnist_dir}", "data.download=false")
     ckpt = Path(train(cfg)["best_checkpoint"])
     test_only = tmp_path / "test_only"
     test_only.mkdir()
     for kind in ("images-idx3", "labels-idx1"):
         (test_only / f"t10k-{kind}-ubyte.gz").symlink_to(mnist_test_split / f"t10k-{kind}-ubyte.gz")
-    out = tmp_path / "eval"
-    args = [f"ckpt_path={ckpt}", f"data.data_dir={test_only}", "data.search_dirs=[]", "num_samples=2"]
-    assert eval_main([*args, "pictures=false", f"output_dir={out}"]) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    args = [f"ckpt_path={ckpt}", "data=mnist", f"data.data_dir={test_only}", "data.search_dirs=[]"]
+    metrics = run_eval(tmp_path / "eval", *args, "eval.num_samples=2", "pictures=false")
     assert metrics["split"] == "test" and math.isfinite(metrics["test/nll"])
     assert metrics["test/nll"] <= -metrics["test/elbo"] + 1.0  # K=2 bound vs the K=1 ELBO, up to noise
+    # The Fashion-MNIST model's own test split scores differently: the numbers are MNIST's.
+    own = run_eval(tmp_path / "own", f"ckpt_path={ckpt}", "eval.num_samples=2", "pictures=false")
+    assert own["test/elbo"] != pytest.approx(metrics["test/elbo"], abs=1.0)
     # The val split is carved from train: evaluating it asks for the train files.
-    capsys.readouterr()
-    assert eval_main([*args, "split=val", f"output_dir={tmp_path / 'val'}"]) == 1
-    (line,) = capsys.readouterr().err.strip().splitlines()
+    line = eval_error(tmp_path / "val", capsys, *args, "split=val")
     assert "files not found (train-images-idx3-ubyte, train-labels-idx1-ubyte)" in line
+
+
+def test_console_script_help_lists_the_settings_and_groups():
+    done = subprocess.run(
+        [Path(sys.executable).parent / "vaelab-eval", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    for text in ("vaelab-eval ckpt_path=PATH", "eval:\n  num_samples: 5000", "split: test", "data: ", "trainer: "):
+        assert text in done.stdout, text
+
+
+@pytest.mark.slow
+def test_console_script_multirun_over_splits(trained, tmp_path):
+    ckpt, _ = trained
+    sweep = tmp_path / "sweep"
+    args = ["-m", f"ckpt_path={ckpt}", "split=val,test", "eval.num_samples=3", "pictures=false"]
+    done = subprocess.run(
+        [Path(sys.executable).parent / "vaelab-eval", *args, "objective.beta=2", f"hydra.sweep.dir={sweep}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WANDB_MODE": "offline"},
+    )
+    assert done.returncode == 0, done.stderr
+    jobs = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
+    assert [job["split"] for job in jobs] == ["val", "test"]
+    assert jobs[0]["val/beta_now"] == jobs[1]["test/beta_now"] == 2.0  # a checkpoint setting, in every job

@@ -18,7 +18,7 @@ import torch
 from tests.conftest import fill
 from vaelab.errors import DiskFullError
 from vaelab.io import append_line, write_json, write_text
-from vaelab.plugins import AtomicCheckpointIO
+from vaelab.plugins import AtomicCheckpointIO, AtomicWriter
 from vaelab.run import train
 
 KiB = 1024
@@ -77,7 +77,7 @@ def test_history_gains_whole_lines_or_nothing(tmpfs):
 
 
 def test_checkpoint_is_written_as_lightning_writes_it(tmp_path):
-    io = AtomicCheckpointIO()
+    io = AtomicWriter()
     path = tmp_path / "checkpoints" / "last.ckpt"  # the directory is made, as Lightning does
     io.save_checkpoint({"state_dict": {"w": torch.arange(3.0)}}, path)
     assert torch.equal(io.load_checkpoint(path, weights_only=True)["state_dict"]["w"], torch.arange(3.0))
@@ -88,7 +88,7 @@ def test_checkpoint_is_written_as_lightning_writes_it(tmp_path):
 
 def test_a_checkpoint_too_big_for_the_disk_leaves_the_good_one(tmpfs):
     disk = tmpfs(1024 * KiB)
-    io = AtomicCheckpointIO()
+    io = AtomicWriter()
     last = disk / "checkpoints" / "last.ckpt"
     io.save_checkpoint({"state_dict": {"w": torch.arange(10.0)}, "epoch": 0}, last)
     too_big = {"state_dict": {"w": torch.zeros(2**20)}, "epoch": 1}  # 4 MiB
@@ -100,6 +100,28 @@ def test_a_checkpoint_too_big_for_the_disk_leaves_the_good_one(tmpfs):
     assert os.listdir(last.parent) == ["last.ckpt"]  # no truncated epoch_001.ckpt, no temporary file
     good = torch.load(last, weights_only=True)
     assert good["epoch"] == 0 and torch.equal(good["state_dict"]["w"], torch.arange(10.0))
+
+
+def test_background_writes_land_in_order_and_the_first_failure_is_reported(tmpfs):
+    disk = tmpfs(1024 * KiB)
+    io = AtomicCheckpointIO()  # what the trainer uses: writes in a worker thread
+    last = disk / "checkpoints" / "last.ckpt"
+    w = torch.arange(10.0)
+    for epoch in range(3):
+        io.save_checkpoint({"state_dict": {"w": w}, "epoch": epoch}, last)
+        w.add_(1)  # the training thread goes on changing the weights: the copy taken at save is written
+    io.teardown()  # waits for the writes
+    good = torch.load(last, weights_only=True)
+    assert good["epoch"] == 2 and torch.equal(good["state_dict"]["w"], torch.arange(10.0) + 2)
+
+    too_big = {"state_dict": {"w": torch.zeros(2**20)}, "epoch": 3}  # 4 MiB
+    first = disk / "checkpoints" / "epoch_003.ckpt"
+    with pytest.raises(DiskFullError) as err:  # at the next save or, at the latest, when the fit ends
+        io.save_checkpoint(too_big, first)
+        io.save_checkpoint(too_big, last)  # behind the failing write: not attempted
+        io.teardown()
+    assert str(err.value) == disk_full_message(first)
+    assert os.listdir(last.parent) == ["last.ckpt"] and torch.load(last, weights_only=True)["epoch"] == 2
 
 
 def test_training_onto_a_full_disk_fails_naming_the_checkpoint(tmpfs, cfg_factory):

@@ -9,18 +9,26 @@ A checkpoint is data from anywhere, so reading one:
   whole resolved tree before anything is instantiated;
 - its settings and the load-time overrides must pass the schema (vaelab.config.schema);
   an override of a key the config does not have is refused, not ignored.
+
+vaelab-eval and vaelab-sample are Hydra apps (conf/eval.yaml, conf/sample.yaml) over a checkpoint:
+a group chosen on their command line (data=mnist) replaces the checkpoint's (the model-defining
+groups only when they match: the weights define them), and every other `key=value` that is not
+the app's own changes the checkpoint's config as above (`command_line`, `from_command_line`).
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-from omegaconf import DictConfig, OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from vaelab.config import schema, targets
@@ -32,6 +40,8 @@ RESOLVER_CALL = re.compile(r"\$\{\s*([^\s:}{]+)\s*:")
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dict, after checking it is a vaelab checkpoint whose config calls no unsafe resolver."""
+    import torch  # here: `vaelab-eval --help` needs no torch
+
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path={path}: no such file")
@@ -46,7 +56,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     _refuse_resolvers(checkpoint["vaelab"]["config"], f"ckpt_path={path}")
     _refuse_foreign_paths(checkpoint, f"ckpt_path={path}")
     _migrate(checkpoint)
+    _one_name_for_k(checkpoint["vaelab"]["config"])
     return checkpoint
+
+
+def _one_name_for_k(config: dict[str, Any]) -> None:
+    """The model's importance-sample counts follow eval.num_samples and eval.val_num_samples (the
+    one name for them), also in a stored config that kept them as plain numbers."""
+    model, section = config.get("model"), config.get("eval")
+    if isinstance(model, dict) and isinstance(section, dict):
+        for copy, name in (("num_iw_samples", "num_samples"), ("val_iw_samples", "val_num_samples")):
+            if copy in model and name in section:
+                model[copy] = f"${{eval.{name}}}"
 
 
 def _migrate(checkpoint: dict[str, Any]) -> None:
@@ -108,48 +129,130 @@ def _refuse_resolvers(tree: Any, source: str, where: str = "") -> None:
                 )
 
 
-def stored_config(checkpoint: dict[str, Any], path: str | Path, overrides: list[str] = ()) -> DictConfig:
-    """The checkpoint's config with `key=value` overrides applied, checked: only known keys,
-    only allowed targets, every value in its schema's range."""
+# Groups whose config the checkpoint's weights define: another choice at load time is refused.
+MODEL_GROUPS = ("model", "likelihood", "prior")
+
+
+def stored_config(
+    checkpoint: dict[str, Any],
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    groups: Mapping[str, tuple[str, Any]] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> DictConfig:
+    """The checkpoint's config with, in this order, `groups` ({group: (choice, config node)})
+    replacing its own, the `key=value` (or `++key=value`) `overrides` applied, and `settings`
+    ({dotted key: value}, a command's own) set; checked: only known keys, only allowed targets,
+    every value in its schema's range, data of the shape the model was trained on."""
     source = f"ckpt_path={path}"
     # The targets as written, then (below) as resolved: a config that does not even resolve
     # is still refused for what it names.
     targets.check(checkpoint["vaelab"]["config"], source)
     try:
         cfg = OmegaConf.create(checkpoint["vaelab"]["config"])
-    except (OmegaConfBaseException, ValueError) as err:
+        model_shape = list(OmegaConf.select(cfg, "model.data_shape"))  # what the weights were trained on
+    except (OmegaConfBaseException, ValueError, TypeError) as err:
         raise ValueError(f"{source}: its stored config is not readable ({' '.join(str(err).split())})") from None
     OmegaConf.set_struct(cfg, True)  # an override of a key the config lacks is an error, not a new key
-    for override in overrides:
-        cfg = _apply(cfg, override)
+    for group, (choice, node) in (groups or {}).items():
+        _replace_group(cfg, group, choice, node, source)
+    for override in _parse(overrides):
+        _apply(cfg, override.key_or_group, override.value(), override.input_line.removeprefix("++"))
+    for key, value in (settings or {}).items():
+        OmegaConf.update(cfg, key, value, merge=False)
     # Only params_per_dim may run while resolving (see read_checkpoint); then the resolved targets.
-    targets.check(schema.validate(cfg, source=f"{source}: "), source)
+    tree = schema.validate(cfg, source=f"{source}: ")
+    targets.check(tree, source)
+    from vaelab.data.shapes import check_compatible
+
+    chosen = (groups or {}).get("data")
+    check_compatible(model_shape, tree["data"]["shape"], f"data={chosen[0]}" if chosen else "data.shape")
     return cfg
 
 
-def _apply(cfg: DictConfig, override: str) -> DictConfig:
-    key, sep, _ = override.partition("=")
-    if not sep:
-        raise ValueError(f"{override!r}: overrides are key=value")
+def _parse(overrides: Sequence[str]) -> list[Any]:
+    """Hydra's own parse of `key=value` words (the grammar of every vaelab command line)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
     try:
-        return OmegaConf.merge(cfg, OmegaConf.from_dotlist([override]))
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as err:
+        raise ValueError(f"{' '.join(str(err).split())}") from None
+    for override in parsed:
+        if override.is_add() or override.is_delete() or override.is_sweep_override():
+            raise ValueError(
+                f"{override.input_line}: a checkpoint's settings are changed with key=value, "
+                "not added (+), removed (~) or swept (a,b without -m)"
+            )
+    return parsed
+
+
+def _replace_group(cfg: DictConfig, group: str, choice: str, node: Any, source: str) -> None:
+    """cfg[group] = node, the config of `group=choice` as composed on the command line. The weights
+    define the model: a model-defining group is taken only when it matches the checkpoint's."""
+    stored = cfg.get(group)
+    stored = OmegaConf.to_container(stored, resolve=False) if OmegaConf.is_config(stored) else stored
+    if group in MODEL_GROUPS and node != stored:
+        where = _first_difference(node, stored, group)
+        raise ValueError(
+            f"{group}={choice}: refused: the checkpoint's weights define its {group}, and {where}; "
+            f"leave {group}= out to use the checkpoint's"
+        )
+    with open_dict(cfg):
+        cfg[group] = node
+
+
+def _first_difference(a: Any, b: Any, path: str) -> str:
+    """Where two config trees first differ, said as `path=a (the checkpoint's: b)`."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key, "<absent>") != b.get(key, "<absent>"):
+                return _first_difference(a.get(key, "<absent>"), b.get(key, "<absent>"), f"{path}.{key}")
+    return f"{path}={a} differs (the checkpoint's: {b})"
+
+
+def _apply(cfg: DictConfig, key: str, value: Any, shown: str) -> None:
+    try:
+        OmegaConf.update(cfg, key, value, merge=True)
     except OmegaConfBaseException as err:
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(cfg, parent) if parent else cfg
         known = list(node.keys()) if isinstance(node, DictConfig) else []
         close = difflib.get_close_matches(leaf, known, n=1)
         hint = f"; did you mean {parent + '.' if parent else ''}{close[0]}?" if close else ""
+        if not close:  # a key at another level: num_samples=... for eval.num_samples=...
+            elsewhere = [p for p in _paths(cfg) if p.endswith(f".{leaf}")]
+            hint = f"; did you mean {elsewhere[0]}?" if elsewhere else ""
         if leaf not in known:
-            raise ValueError(f"{override}: the checkpoint's config has no setting {key}{hint}") from None
-        raise ValueError(f"{override}: {' '.join(str(err).split()[:20])}") from None
+            raise ValueError(f"{shown}: the checkpoint's config has no setting {key}{hint}") from None
+        raise ValueError(f"{shown}: {' '.join(str(err).split()[:20])}") from None
 
 
-def load_model(path: str | Path, overrides: list[str] | None = None) -> tuple[Any, DictConfig, dict[str, Any]]:
-    """(model in eval mode, its config with `overrides` applied, the checkpoint dict)."""
+def _paths(cfg: DictConfig, prefix: str = "") -> list[str]:
+    """Every dotted key of a config tree (values unresolved)."""
+    found = []
+    for key in cfg.keys():
+        path = f"{prefix}{key}"
+        found.append(path)
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_none() and not node._is_interpolation():
+            found += _paths(node, f"{path}.")
+    return found
+
+
+def load_model(
+    path: str | Path,
+    overrides: Sequence[str] | None = None,
+    groups: Mapping[str, tuple[str, Any]] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> tuple[Any, DictConfig, dict[str, Any]]:
+    """(model in eval mode, its config changed as `stored_config` says, the checkpoint dict)."""
     checkpoint = read_checkpoint(path)
-    cfg = stored_config(checkpoint, path, list(overrides or ()))
+    cfg = stored_config(checkpoint, path, list(overrides or ()), groups, settings)
     model = targets.instantiate(cfg.model, source=f"ckpt_path={path}", path="model")
-    load_weights(model, checkpoint, path, f" with {', '.join(overrides)}" if overrides else "")
+    changes = [f"{g}={choice}" for g, (choice, _) in (groups or {}).items()] + list(overrides or ())
+    load_weights(model, checkpoint, path, f" with {', '.join(changes)}" if changes else "")
     model.run_info = checkpoint["vaelab"]
     return model.eval(), cfg, checkpoint
 
@@ -163,3 +266,120 @@ def load_weights(model, checkpoint: dict[str, Any], path: str | Path, context: s
         raise ValueError(
             f"ckpt_path={path}: its weights do not fit the model its config describes{context}: {detail}"
         ) from err
+
+
+# ------------------------------------------------------------------ the checkpoint apps' command lines
+
+#: conf/ at the root of the source tree (the package is installed editable from it, or run from a clone).
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+@functools.cache
+def app_layout(app: str) -> tuple[frozenset[str], dict[str, Any]]:
+    """(the app's own settings: its top-level keys and groups, its defaults list as {group: default
+    choice}) from conf/<app>.yaml. A group whose default is null is one of the checkpoint's: named on the
+    command line, it replaces the checkpoint's config of that group."""
+    tree = yaml.safe_load((CONF_DIR / f"{app}.yaml").read_text())
+    defaults: dict[str, Any] = {}
+    for entry in tree.get("defaults", []):
+        if isinstance(entry, dict):
+            ((group, choice),) = entry.items()
+            defaults[group.removeprefix("optional ")] = choice
+    # The app's own groups (sampler=..., hydra) count as its own settings.
+    own = set(tree) - {"defaults"} | {g for g, choice in defaults.items() if choice is not None}
+    return frozenset(own), defaults
+
+
+def command_line(argv: Sequence[str], app: str) -> list[str]:
+    """The arguments for Hydra: a `key=value` of the checkpoint's config (not the app's own, not
+    a group chosen here) becomes `++key=value`, so that Hydra carries it (and sweeps it under -m)
+    instead of refusing a key that conf/<app>.yaml lacks; `from_command_line` then applies it to
+    the checkpoint's config, where an unknown key is refused."""
+    own, defaults = app_layout(app)
+    words = [w for w in argv if "=" in w and not w.startswith("-")]
+    chosen = {w.partition("=")[0].lstrip("+~") for w in words}
+    result = []
+    for word in argv:
+        key = word.partition("=")[0]
+        root = key.split(".")[0]
+        app_key = key in defaults or root in own or (root in defaults and root in chosen)
+        plain = word in words and not word.startswith(("+", "~")) and "/" not in key
+        result.append(word if app_key or not plain else f"++{word}")
+    return result
+
+
+def from_command_line(cfg: DictConfig, app: str) -> tuple[dict[str, tuple[str, Any]], list[str]]:
+    """From the running Hydra app's command line (HydraConfig): the checkpoint groups chosen
+    there, {group: (choice, its config as composed, interpolations kept)}, and the overrides of
+    the checkpoint's other settings (see `command_line`)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
+    own, defaults = app_layout(app)
+    choices = hydra_cfg.runtime.choices
+    groups = {
+        g: (choices[g], OmegaConf.to_container(cfg[g], resolve=False) if cfg.get(g) is not None else None)
+        for g, default in defaults.items()
+        if default is None and choices.get(g) not in (None, "null")
+    }
+    overrides = []
+    for override in _parse_task(list(hydra_cfg.overrides.task)):
+        key = override.key_or_group
+        root = key.split(".")[0]
+        if not (key in defaults or root in own or root in groups):
+            overrides.append(override.input_line.removeprefix("++"))  # as the user wrote it
+    return groups, overrides
+
+
+def _parse_task(words: list[str]) -> list[Any]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides(words)
+
+
+def app_settings(cfg: DictConfig, app: str, model: Any) -> dict[str, Any]:
+    """The app's own settings (conf/<app>.yaml and its own groups), checked against `model`
+    (a schema), resolved; before any work."""
+    if OmegaConf.is_missing(cfg, "ckpt_path"):
+        raise ValueError("ckpt_path: missing; give the checkpoint: ckpt_path=PATH")
+    own, _ = app_layout(app)
+    return schema.validate(OmegaConf.masked_copy(cfg, [k for k in own if k != "hydra" and k in cfg]), model)
+
+
+def run_app(hydra_main: Callable[[], Any], app: str, argv: Sequence[str] | None = None) -> int:
+    """A console script's body: the Hydra app `hydra_main` on `argv` (default: sys.argv[1:]) after
+    `command_line`; its exit code (errors are one line, see vaelab.errors)."""
+    from vaelab.errors import exit_code
+    from vaelab.io import make_dir
+
+    words = sys.argv[1:] if argv is None else list(argv)
+    for key, _, value in (word.partition("=") for word in words):
+        # Hydra creates these before the app starts, and would say why it cannot in a traceback.
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and "${" not in value and (code := exit_code(make_dir, value, key)):
+            return code
+    saved = sys.argv
+    sys.argv = [saved[0], *command_line(words, app)]
+    try:
+        hydra_main()
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def _beside_run(ckpt_path: str | None, folder: str) -> str:
+    """OmegaConf resolver `vaelab.beside_run`: <run>/<folder> for a checkpoint <run>/checkpoints/x.ckpt
+    (for a checkpoint elsewhere, <its directory>/<folder>)."""
+    from vaelab.errors import reported
+
+    with reported():  # Hydra resolves this before the app starts: a missing ckpt_path in one line
+        if ckpt_path is None:
+            raise ValueError("ckpt_path: missing; give the checkpoint: ckpt_path=PATH")
+    path = Path(str(ckpt_path)).expanduser().absolute()
+    run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return str(run / folder)
+
+
+if not OmegaConf.has_resolver("vaelab.beside_run"):
+    OmegaConf.register_new_resolver("vaelab.beside_run", _beside_run)

@@ -193,7 +193,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         "knobs_read": knobs is not None,
         "metrics": metrics,
         "state": str(state),
-        "error": str(status.get("error", "")),
+        "error": str(status.get("error", status.get("reason", ""))),
         "problems": list(problems),
         "history": history,
         "optimized": sweep_metric(run_dir, knobs or {}),
@@ -301,7 +301,8 @@ def sort_key(run: dict[str, Any], metric: str, mode: str) -> tuple[int, float]:
 
 
 def note(run: dict[str, Any]) -> str:
-    return "; ".join([*([run["error"]] if run["state"] == "failed" and run["error"] else []), *run["problems"]])
+    said = run["state"] in ("failed", "pruned") and run["error"]  # why it failed, or when its pruner stopped it
+    return "; ".join([*([run["error"]] if said else []), *run["problems"]])
 
 
 def write_tables(runs, knobs, metric, out: Path, split: str = "test") -> None:
@@ -328,6 +329,9 @@ def write_tables(runs, knobs, metric, out: Path, split: str = "test") -> None:
     failed = [r for r in runs if r["state"] == "failed" and r["error"]]
     if failed:
         lines += ["", "Failed runs:", *[f"- {r['dir']}: {r['error']}" for r in failed]]
+    pruned = [r for r in runs if r["state"] == "pruned" and r["error"]]  # Optuna trials stopped early
+    if pruned:
+        lines += ["", "Pruned runs:", *[f"- {r['dir']}: {r['error']}" for r in pruned]]
     broken = [r for r in runs if r["state"] == "broken"]
     if broken:
         lines += ["", "Broken runs (files unreadable, left out of the plots):"]

@@ -1,94 +1,130 @@
 """vaelab-eval: the numbers and pictures of a trained model, from its checkpoint alone.
 
-    vaelab-eval ckpt_path=PATH [split=test] [num_samples=5000] [output_dir=DIR] [pictures=true]
-                [accelerator=cpu] [data.data_dir=... any.config.key=value]
+    vaelab-eval ckpt_path=PATH [split=test] [eval.num_samples=5000] [pictures=true]
+                [data=mnist trainer=gpu logger=wandb ...] [data.data_dir=... any.config.key=value]
+    vaelab-eval -m ckpt_path=a.ckpt,b.ckpt split=val,test      # one job each
+    vaelab-eval --help                                         # the settings and groups
 
-Runs the model's own test step over the split (ELBO and its parts, the importance-weighted
-NLL with K = num_samples, bits per dimension, active units, KL per dimension), writes
-metrics.json and the pictures into output_dir, and prints a table.
+A Hydra app (conf/eval.yaml; `python eval.py` runs the same). The model and its whole config
+come from the checkpoint; a group named on the command line replaces the checkpoint's (data=mnist
+scores a Fashion-MNIST model on MNIST) and any other key=value changes the checkpoint's config
+(vaelab.checkpoint). Runs the model's own test step over the split: the ELBO and its parts, the
+importance-weighted NLL with K = eval.num_samples (Burda et al., 2016, eq. 8), bits per dimension,
+active units, KL per dimension; writes metrics.json and the pictures into the output directory
+(hydra.run.dir; by default <run>/eval/<split>-K<k>-<time> beside the checkpoint's run) and prints
+a table.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
-from lightning.pytorch.callbacks import RichProgressBar
+import hydra
+from omegaconf import DictConfig, OmegaConf
 
-from vaelab import cli
-from vaelab.callbacks import ImageGrids
-from vaelab.checkpoint import load_model
-from vaelab.config import targets
-from vaelab.config.schema import available_accelerator
+from vaelab.checkpoint import CONF_DIR, app_settings, from_command_line, load_model, run_app
+from vaelab.config import schema, targets
+from vaelab.errors import reported
 from vaelab.io import make_dir
 
-OPTIONS = {
-    "ckpt_path": "???",
-    "split": "test",
-    # The literature's protocol for test log-likelihoods (Burda et al., 2016).
-    "num_samples": 5000,
-    "output_dir": None,
-    "pictures": True,
-    "accelerator": "cpu",
-}
-SPLITS = ("train", "val", "test")
 
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Score cfg.ckpt_path's model on cfg.split; `cfg` is conf/eval.yaml as Hydra composed it
+    (HydraConfig set: the command line and the output directory come from it)."""
+    # Imported here, not above: `vaelab-eval --help` and a refused command line need none of them.
+    import lightning as L
+    from hydra.core.hydra_config import HydraConfig
+    from lightning.pytorch.callbacks import RichProgressBar
 
-def default_output_dir(ckpt_path: str | Path, split: str, num_samples: int) -> Path:
-    """<run dir>/eval/<split>-K<k>-<time>: beside the run the checkpoint came from."""
-    run_dir = Path(ckpt_path).resolve().parent.parent
-    return run_dir / "eval" / f"{split}-K{num_samples}-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    from vaelab.callbacks import ImageGrids
+    from vaelab.run import finish_loggers, instantiate_all
 
+    settings = app_settings(cfg, "eval", schema.EvalApp)
+    split, k, ckpt_path = settings["split"], settings["eval"]["num_samples"], settings["ckpt_path"]
+    for extra in ("ood", "quality"):  # the call sites below wait for these packages (issue 12)
+        if settings[extra] and importlib.util.find_spec(f"vaelab.{extra}") is None:
+            raise ValueError(f"{extra}={settings[extra]}: not available in this version of vaelab")
+    out = Path(HydraConfig.get().runtime.output_dir)
+    # The app's own values of the checkpoint's settings: K, the thresholds if given, where loggers write.
+    changes = {"eval.num_samples": k, "paths.output_dir": str(out), "task_name": settings["task_name"]}
+    changes |= {f"eval.{key}": settings["eval"][key] for key in ("active_threshold", "min_active_share")}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    groups, overrides = from_command_line(cfg, "eval")
+    model, ckpt_cfg, _ = load_model(ckpt_path, overrides, groups, changes)
+    make_dir(out, "hydra.run.dir")
 
-def evaluate(
-    ckpt_path: str,
-    split: str = "test",
-    num_samples: int = 5000,
-    output_dir: str | None = None,
-    pictures: bool = True,
-    accelerator: str = "cpu",
-    overrides: list[str] | tuple[str, ...] = (),
-) -> dict[str, Any]:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be a whole number >= 1, got {num_samples!r}")
-    try:
-        available_accelerator(accelerator)
-    except ValueError as err:
-        raise ValueError(f"accelerator={accelerator}: {err}") from None
-    model, cfg, _ = load_model(ckpt_path, list(overrides))
-    out = make_dir(output_dir or default_output_dir(ckpt_path, split, num_samples), "output_dir")
-    model.num_iw_samples = num_samples
-    L.seed_everything(cfg.seed, verbose=False)
-    datamodule = targets.instantiate(cfg.data, path="data")
+    L.seed_everything(ckpt_cfg.seed, verbose=False)
+    datamodule = targets.instantiate(ckpt_cfg.data, path="data")
     # The test split alone reads only the test files (MNIST, CIFAR-10); train and val need them all.
     datamodule.setup("test" if split == "test" else "fit")
+    where = f"the {split} split (data={ckpt_cfg.data._target_})"
+    model.model.likelihood.check_data_range(*datamodule.data_range(split), where=where)
 
-    callbacks: list[L.Callback] = [RichProgressBar()]
-    if pictures:
+    # Loggers only when named (logger=wandb); they get the split's own keys after the test, not test/.
+    loggers = instantiate_all(ckpt_cfg.logger, "logger") if "logger" in groups else []
+    callbacks = [RichProgressBar()]
+    if settings["pictures"]:
         callbacks.append(ImageGrids(dirpath=str(out)))
-    trainer = L.Trainer(
-        accelerator=accelerator,
+    # The checkpoint's trainer settings (accelerator, precision, limit_test_batches), on one device.
+    trainer = targets.instantiate(
+        ckpt_cfg.trainer,
+        path="trainer",
         devices=1,
+        num_nodes=1,
+        strategy="auto",
         logger=False,
         callbacks=callbacks,
         default_root_dir=str(out),
         enable_checkpointing=False,
         enable_model_summary=False,
     )
-    # The model's test step computes everything; its keys say test/, renamed to the split evaluated.
-    (results,) = trainer.test(model, dataloaders=datamodule.loader(split, train=False), verbose=False)
-    metrics: dict[str, Any] = {k.replace("test/", f"{split}/", 1): v for k, v in results.items()}
-    metrics.update({f"{split}/{k}": v for k, v in model.latent_report["test"].items()})
-    metrics.update({"ckpt_path": str(Path(ckpt_path).resolve()), "split": split, "num_samples": num_samples})
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    print(table(metrics, title=f"{Path(ckpt_path).name}, {split} split, K = {num_samples}"))
+    try:
+        # The model's test step computes everything; its keys say test/, renamed to the split evaluated.
+        (results,) = trainer.test(model, dataloaders=datamodule.loader(split, train=False), verbose=False)
+        metrics: dict[str, Any] = {key.replace("test/", f"{split}/", 1): v for key, v in results.items()}
+        metrics.update({f"{split}/{key}": v for key, v in model.latent_report["test"].items()})
+        metrics.update({"ckpt_path": str(Path(ckpt_path).resolve()), "split": split, "eval.num_samples": k})
+        if settings["ood"]:
+            # TODO(ood): out-of-distribution scores of the model on each data config named in cfg.ood
+            # (issue 12); returns {"ood/<name>/<score>_auroc": float, ...}, writes histograms into `out`.
+            from vaelab import ood
+
+            metrics.update(ood.report(model, ckpt_cfg, datamodule, split, settings["ood"], out, loggers))
+        if settings["quality"]:
+            # TODO(quality): FD/KID/precision/recall of the model's samples against this split (issue 12);
+            # returns {"quality/<name>": float, ...}.
+            from vaelab import quality
+
+            metrics.update(quality.report(model, ckpt_cfg, datamodule, split, out, loggers))
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        log_to(loggers, ckpt_cfg, metrics, split, out)
+    except BaseException:
+        finish_loggers(loggers, {}, exit_code=1)
+        raise
+    finish_loggers(loggers, metrics, exit_code=0)
+    print(table(metrics, title=f"{Path(ckpt_path).name}, {split} split, K = {k}"))
     print(f"metrics and pictures: {out}")
     return metrics
+
+
+def log_to(loggers: list[Any], ckpt_cfg: DictConfig, metrics: dict[str, Any], split: str, out: Path) -> None:
+    """The evaluated config, the split's scalar metrics and the pictures, to each logger."""
+    if not loggers:
+        return
+    from torchvision.io import ImageReadMode, decode_png, read_file
+
+    from vaelab import pictures
+
+    images = {p.stem: decode_png(read_file(str(p)), ImageReadMode.RGB).float() / 255 for p in sorted(out.glob("*.png"))}
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(ckpt_cfg, resolve=True) | {"eval_of": metrics["ckpt_path"]})
+        logger.log_metrics({key: v for key, v in metrics.items() if isinstance(v, float)}, step=0)
+    pictures.log_images(loggers, images, split, step=0)
+    for logger in loggers:
+        logger.save()  # CSV and TensorBoard write what they hold; W&B sends it (finish_loggers closes it)
 
 
 def table(metrics: dict[str, Any], title: str) -> str:
@@ -98,8 +134,15 @@ def table(metrics: dict[str, Any], title: str) -> str:
     return "\n".join(rows)
 
 
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
+def app(cfg: DictConfig) -> None:
+    with reported():
+        evaluate(cfg)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return cli.command(evaluate, OPTIONS, __doc__, argv)
+    """The console script vaelab-eval (and eval.py): the Hydra app on argv (default sys.argv[1:])."""
+    return run_app(app, "eval", argv)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,14 @@ from typing import Any
 import torch
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
-from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.plugins.io import AsyncCheckpointIO, TorchCheckpointIO
 
 from vaelab.io import disk_full_named, write_bytes
 
-__all__ = ["AtomicCheckpointIO"]
+__all__ = ["AtomicCheckpointIO", "AtomicWriter"]
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
+class AtomicWriter(TorchCheckpointIO):
     """Lightning's TorchCheckpointIO, but a local checkpoint is written by write_bytes: a crash or
     a full disk never leaves a truncated .ckpt, and a full disk raises DiskFullError naming it.
 
@@ -26,7 +26,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     storage_options are left to Lightning.
     """
 
+    def __init__(self, stop_after_failure: bool = False):
+        super().__init__()
+        # In the background, checkpoints queued after a failed write are not attempted, and the
+        # first failure is the one reported (it names the file the disk filled up on).
+        self.stop_after_failure, self.failure = stop_after_failure, None
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if self.failure is not None:
+            raise self.failure
+        try:
+            self._save(checkpoint, path, storage_options)
+        except BaseException as err:
+            if self.stop_after_failure:
+                self.failure = err
+            raise
+
+    def _save(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None) -> None:
         fs, local_path = url_to_fs(str(path))
         if storage_options is not None or not isinstance(fs, LocalFileSystem):
             super().save_checkpoint(checkpoint, path, storage_options=storage_options)
@@ -39,3 +55,25 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         with disk_full_named(target):
             target.parent.mkdir(parents=True, exist_ok=True)
         write_bytes(target, buffer.getbuffer())
+
+
+class AtomicCheckpointIO(AsyncCheckpointIO):
+    """The trainer's checkpoint plugin: atomic writes (AtomicWriter), by default in the background.
+
+    Lightning's AsyncCheckpointIO copies the checkpoint's tensors on the training thread (a few
+    milliseconds) and serialises and writes the copy in a worker thread, one checkpoint at a time
+    and in order; the fit waits for the last write before it ends. Saving in the loop cost about
+    60 ms a checkpoint here (serialising 13 MB, writing, fsync), twice an epoch with the step
+    checkpoint. A write that fails (a full disk) is reported at the next save or when the fit ends.
+    `background=False` writes in the loop.
+    """
+
+    def __init__(self, background: bool = True):
+        self.background = bool(background)
+        super().__init__(AtomicWriter(stop_after_failure=self.background))
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if not self.background:
+            self.checkpoint_io.save_checkpoint(checkpoint, path, storage_options=storage_options)
+            return
+        super().save_checkpoint(checkpoint, path, storage_options=storage_options)

@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import vaelab
+from vaelab import rundir
 from vaelab.checkpoint import load_weights, read_checkpoint, stored_config
 from vaelab.config import schema, targets
 from vaelab.errors import root_cause
@@ -60,7 +61,18 @@ def run_info(cfg: DictConfig) -> dict[str, Any]:
 
 def resume_path(cfg: DictConfig, output_dir: Path) -> Path | None:
     """The checkpoint to resume from: ckpt_path, where "last" is this run directory's last.ckpt
-    (with ckpt_path=last Hydra runs in the earlier run's directory: see vaelab.rundir)."""
+    (with ckpt_path=last Hydra runs in the earlier run's directory: see vaelab.rundir). A job that
+    SLURM runs again runs in the directory it ran in before and continues from that directory's
+    own checkpoint, whatever ckpt_path says (rundir.requeue_checkpoint)."""
+    if rundir.requeued() and (own := rundir.requeue_checkpoint(output_dir)) is not None:
+        log.info("SLURM job %s, run again: resuming from %s", rundir.slurm_job(), own)
+        if own.name.startswith("hpc_ckpt_"):
+            log.warning(
+                "%s was saved by Lightning in the middle of a training step: the run continues from it, "
+                "but not exactly as a run never interrupted would (no last.ckpt was written before)",
+                own,
+            )
+        return own
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is None:
         return None
@@ -111,8 +123,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def record_failure(status: Path, err: BaseException) -> None:
+    if pruned(err):
+        write_rank_zero(status, {"state": "pruned", "reason": str(err)})
+        return
     state = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
     write_rank_zero(status, {"state": state, "error": str(root_cause(err))})
+
+
+def pruned(err: BaseException) -> bool:
+    """The run was a trial that its Optuna study's pruner stopped (vaelab.callbacks.pruning). Only
+    a run that imported Optuna can have been pruned: others need not import it to know."""
+    optuna = sys.modules.get("optuna")
+    return optuna is not None and isinstance(err, optuna.TrialPruned)
 
 
 def preflight(cfg: DictConfig, output_dir: Path) -> tuple[Any, Path | None]:
@@ -133,7 +155,7 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if rank_zero_only.rank == 0:
         write_text(output_dir / "config.yaml", OmegaConf.to_yaml(resolved))
-    write_rank_zero(output_dir / "provenance.json", provenance(cfg, info, output_dir))
+    write_rank_zero(output_dir / "provenance.json", provenance(info, output_dir, ckpt_path))
 
     datamodule = targets.instantiate(cfg.data, path="data")
     model.run_info = info
@@ -159,8 +181,10 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
         logger.log_hyperparams(hparams)
     try:
         metrics = fit_and_test(cfg, trainer, model, datamodule, ckpt_path and str(ckpt_path), output_dir)
-    except BaseException:
-        finish_loggers(loggers, {}, exit_code=1)
+    except BaseException as err:
+        # A pruned trial's W&B run ends as finished, its summary's state saying "pruned".
+        stopped = pruned(err)
+        finish_loggers(loggers, {}, exit_code=0 if stopped else 1, state="pruned" if stopped else None)
         raise
     write_rank_zero(output_dir / "metrics.json", metrics)
     log.info("metrics: %s", json.dumps(metrics, indent=2, sort_keys=True))
@@ -192,13 +216,18 @@ def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | No
     return metrics
 
 
-def provenance(cfg: DictConfig, info: dict[str, Any], output_dir: Path) -> dict[str, Any]:
-    """What made this run: versions and command line. A run resumed in its own directory keeps
-    the original record and appends the resume to `resumes`."""
+def provenance(info: dict[str, Any], output_dir: Path, ckpt_path: Path | None) -> dict[str, Any]:
+    """What made this run: versions, command line and SLURM job. A run resumed in its own
+    directory (ckpt_path=last, a requeued SLURM job) keeps the original record and appends the
+    resume, with the checkpoint it resumed from, to `resumes`."""
     now = {k: info[k] for k in ("vaelab_version", "git_commit")} | {"argv": sys.argv, "torch": torch.__version__}
     now["time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if job := rundir.slurm_job():
+        now["slurm_job"] = job
+    if ckpt_path is not None:
+        now["resumed_from"] = str(ckpt_path)
     path = output_dir / "provenance.json"
-    if not cfg.get("ckpt_path") or not path.is_file():
+    if ckpt_path is None or not path.is_file():
         return now
     try:
         recorded = json.loads(path.read_text())
@@ -213,11 +242,13 @@ def write_rank_zero(path: Path, content: dict[str, Any]) -> None:
         write_json(path, content)
 
 
-def finish_loggers(loggers: list[Any], metrics: dict[str, Any], exit_code: int) -> None:
+def finish_loggers(loggers: list[Any], metrics: dict[str, Any], exit_code: int, state: str | None = None) -> None:
     """Close W&B runs (a sweep's next job must start a new one) with the final metrics in the summary."""
     from lightning.pytorch.loggers import WandbLogger
 
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             logger.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, float)})
+            if state is not None:
+                logger.experiment.summary["state"] = state
             logger.experiment.finish(exit_code=exit_code)

@@ -1,57 +1,70 @@
 """vaelab-sample: new data from a trained model, from its checkpoint alone.
 
-    vaelab-sample ckpt_path=PATH [n=64] [seed=0] [interpolate=false] [pairs=8] [steps=10]
-                  [output_dir=DIR] [data.data_dir=... any.config.key=value]
+    vaelab-sample ckpt_path=PATH [n=64] [seed=0] [temperature=1.0] [sampler=prior|gmm]
+                  [sampler.n_components=10] [interpolate=false pairs=8 steps=10]
+                  [data.data_dir=... any.config.key=value]
 
-Draws z ~ N(0, I), decodes it to the likelihood's mean and writes samples.png (a grid) and
-samples.npy (n, *data_shape). With interpolate=true it instead encodes pairs of test
-images and writes the linear and spherical paths between them (PNG grids and .npy).
+A Hydra app (conf/sample.yaml; `python sample.py` runs the same; -m sweeps, e.g. over
+temperature=0.5,0.8,1.0). The model and its whole config come from the checkpoint, changed by
+the command line as for vaelab-eval (vaelab.checkpoint). Draws n codes z from the sampler
+(conf/sampler: the model's prior, or `gmm`, a Gaussian mixture fitted to the training codes,
+Ghosh et al. 2020), with their standard deviation scaled by `temperature`, decodes them to the
+likelihood's mean and writes samples.png (a grid) and samples.npy (n, *data_shape) into the
+output directory (hydra.run.dir; by default <run>/samples/<time> beside the checkpoint's run).
+With interpolate=true it instead encodes pairs of test images and writes the linear and
+spherical paths between them (PNG grids and .npy).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
-import torch
+import hydra
+from omegaconf import DictConfig
 
-from vaelab import cli, pictures
-from vaelab.checkpoint import load_model
-from vaelab.config import targets
+from vaelab.checkpoint import CONF_DIR, app_settings, from_command_line, load_model, run_app
+from vaelab.config import schema, targets
+from vaelab.errors import reported
 from vaelab.io import make_dir
 
-OPTIONS = {"ckpt_path": "???", "n": 64, "seed": 0, "interpolate": False, "pairs": 8, "steps": 10, "output_dir": None}
 
+def sample(cfg: DictConfig) -> list[Path]:
+    """Write samples (or interpolations) of cfg.ckpt_path's model; `cfg` is conf/sample.yaml as
+    Hydra composed it (HydraConfig set). Returns the files written."""
+    # Imported here, not above: `vaelab-sample --help` and a refused command line need none of them.
+    import numpy as np
+    import torch
+    from hydra.core.hydra_config import HydraConfig
 
-def sample(
-    ckpt_path: str,
-    n: int = 64,
-    seed: int = 0,
-    interpolate: bool = False,
-    pairs: int = 8,
-    steps: int = 10,
-    output_dir: str | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
-) -> list[Path]:
-    for name, value in (("n", n), ("pairs", pairs), ("steps", steps)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    system, cfg, _ = load_model(ckpt_path, list(overrides))
+    from vaelab import pictures
+
+    settings = app_settings(cfg, "sample", schema.SampleApp)
+    n, temperature, interpolate = settings["n"], settings["temperature"], settings["interpolate"]
+    if interpolate and (temperature != 1.0 or settings["sampler"]["_target_"] != "vaelab.samplers.PriorSampler"):
+        raise ValueError("interpolate=true decodes paths between encoded images: sampler and temperature do not apply")
+    out = Path(HydraConfig.get().runtime.output_dir)
+    groups, overrides = from_command_line(cfg, "sample")
+    system, ckpt_cfg, _ = load_model(settings["ckpt_path"], overrides, groups, {"paths.output_dir": str(out)})
     model = system.model
-    out = Path(output_dir or Path(ckpt_path).resolve().parent.parent / "samples" / time.strftime("%Y-%m-%d_%H-%M-%S"))
-    make_dir(out, "output_dir")
-    torch.manual_seed(seed)
+    sampler = targets.instantiate(settings["sampler"], path="sampler")
+    make_dir(out, "hydra.run.dir")
+    torch.manual_seed(settings["seed"])
     written: list[Path] = []
     with torch.no_grad():
         if not interpolate:
-            x = model.sample(n)  # z ~ the model's prior, decoded to the likelihood's mean
-            np.save(out / "samples.npy", x.numpy().astype(np.float32))
+            if sampler.needs_data:
+                datamodule = targets.instantiate(ckpt_cfg.data, path="data")
+                datamodule.setup("fit")  # the train split: the codes the sampler is fitted to
+                sampler.fit(model, datamodule)
+            z = sampler.distribution(model, temperature).sample((n,)).to(model.device, torch.float32)  # (n, L)
+            x = model.decode(z).mean  # (n, *data_shape)
+            np.save(out / "samples.npy", x.cpu().numpy().astype(np.float32))
             written.append(out / "samples.npy")
             if model.is_image:
-                written += pictures.save({"samples": pictures.sample_grid(x)}, out)
+                written += pictures.save({"samples": pictures.sample_grid(x.cpu())}, out)
         else:
-            datamodule = targets.instantiate(cfg.data, path="data")
+            pairs, steps = settings["pairs"], settings["steps"]
+            datamodule = targets.instantiate(ckpt_cfg.data, path="data")
             datamodule.setup("test")
             x_test = datamodule.splits["test"][0]
             idx = torch.randperm(len(x_test))[: 2 * pairs]
@@ -70,8 +83,15 @@ def sample(
     return written
 
 
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="sample")
+def app(cfg: DictConfig) -> None:
+    with reported():
+        sample(cfg)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return cli.command(sample, OPTIONS, __doc__, argv)
+    """The console script vaelab-sample (and sample.py): the Hydra app on argv (default sys.argv[1:])."""
+    return run_app(app, "sample", argv)
 
 
 if __name__ == "__main__":

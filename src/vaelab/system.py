@@ -98,9 +98,11 @@ class VAESystem(L.LightningModule):
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         self.objective.global_step = self.global_step
         step = self.objective(self.model, batch[0], self.kl_weight())
+        # One scalar check a step. A gradient that is not finite is not checked for itself (reading
+        # every gradient cost 5% of a step): the update spreads it into the weights, so the next
+        # step's loss is not finite, and the weights are checked before any checkpoint is written.
         if self.check_finite and not torch.isfinite(step.loss):
-            term = "reconstruction term (recon)" if not torch.isfinite(step.recon).all() else "KL term"
-            raise FloatingPointError(f"step {self.global_step}: the {term} of the loss is not finite")
+            self._raise_not_finite(step)
         if self.objective.adversarial:
             self._adversarial_step(batch[0], step)
         self._log_train_step(step)
@@ -137,15 +139,16 @@ class VAESystem(L.LightningModule):
             batch_size=step.recon.shape[0],
         )
 
-    def on_after_backward(self) -> None:
-        if not self.check_finite:
-            return
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        norms = torch.stack(torch._foreach_norm(grads)) if grads else torch.zeros(0)
-        if not torch.isfinite(norms).all():
-            names = [n for n, p in self.named_parameters() if p.grad is not None]
-            bad = names[int((~torch.isfinite(norms)).nonzero()[0])]
-            raise FloatingPointError(f"step {self.global_step}: the gradient is not finite (first in {bad})")
+    def _raise_not_finite(self, step: Step) -> None:
+        """Name the cause: weights that an earlier update made non-finite, else the loss term."""
+        bad = first_non_finite(self)
+        if bad is not None:
+            raise FloatingPointError(
+                f"step {self.global_step}: the loss is not finite: the weights are (first in {bad}), "
+                "so the previous update had a gradient that was not finite"
+            )
+        term = "reconstruction term (recon)" if not torch.isfinite(step.recon).all() else "KL term"
+        raise FloatingPointError(f"step {self.global_step}: the {term} of the loss is not finite")
 
     # ----------------------------------------------------------------- evaluation
 
@@ -237,6 +240,13 @@ class VAESystem(L.LightningModule):
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A checkpoint never holds weights that are not finite: the last good one stays the last.
+        bad = first_non_finite(self) if self.check_finite else None
+        if bad is not None:
+            raise FloatingPointError(
+                f"step {self.global_step}: the weights are not finite after the update (first in {bad}): "
+                "a gradient was not finite; not saved"
+            )
         checkpoint["vaelab"] = self.run_info
         # The random state, so that a resumed run draws the same noise as one never interrupted.
         checkpoint["rng_state"] = torch.get_rng_state()
@@ -244,3 +254,11 @@ class VAESystem(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "rng_state" in checkpoint:
             torch.set_rng_state(checkpoint["rng_state"])
+
+
+def first_non_finite(module: nn.Module) -> str | None:
+    """The name of the first parameter of `module` holding a value that is not finite, or None."""
+    for name, p in module.named_parameters():
+        if not torch.isfinite(p).all():
+            return name
+    return None

@@ -28,3 +28,4 @@ def test_history_and_throughput_records(cfg_factory):
     assert [e["images"] for e in epochs] == [3 * 64] * 3  # digits: batch 64
     for e in epochs:
         assert e["images_per_s"] == e["images"] / e["seconds"]
+        assert e["val_seconds"] > 0  # validation runs after the last step: timed apart

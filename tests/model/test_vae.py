@@ -326,12 +326,19 @@ def test_sample_is_bernoulli_mean_in_unit_interval():
     torch.testing.assert_close(vae.sample(16), want)
 
 
-def test_non_finite_gradient_is_named():
+def test_non_finite_gradient_is_named_at_the_next_step_and_never_saved():
     model = _mlp_system()
-    recon, kl = model.model.elbo_terms(torch.rand(4, 1, 8, 8))
+    x = torch.rand(4, 1, 8, 8)
+    recon, kl = model.model.elbo_terms(x)
     (recon + kl).mean().backward()
     model.model.decoder.out.weight.grad[0, 0] = float("nan")
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
     with pytest.raises(
-        FloatingPointError, match=r"step 0: the gradient is not finite \(first in model.decoder.out.weight\)"
+        FloatingPointError,
+        match=r"step 0: the loss is not finite: the weights are \(first in model.decoder.out.weight\)",
     ):
-        model.on_after_backward()
+        model.training_step((x,), 0)
+    with pytest.raises(
+        FloatingPointError, match=r"weights are not finite after the update \(first in model.decoder.out.weight\)"
+    ):
+        model.on_save_checkpoint({})

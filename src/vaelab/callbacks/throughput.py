@@ -1,6 +1,9 @@
 """Training throughput: images per second of every training epoch, and when the first step began.
 
-Written to throughput.json in the run directory (rank zero) and logged as
+An epoch's `seconds` run from the start of its first training step to the end of its last
+(with whatever callbacks do at each step, e.g. the step checkpoint); `val_seconds` from there
+to the end of the epoch: the validation loop and what runs at its end (metrics, pictures,
+checkpoints). Written to throughput.json in the run directory (rank zero) and logged as
 `train/images_per_s`. The benchmarks read it; a user can switch it on with
 `+callbacks.throughput=...` (see benchmarks/training.py) to see where time goes.
 """
@@ -28,15 +31,20 @@ class Throughput(L.Callback):
             self.start, self.images = time.perf_counter(), 0
         self.images += len(batch[0])
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.last_step_end = time.perf_counter()
+
     def on_train_epoch_end(self, trainer, pl_module):
-        # Validation runs inside the epoch in Lightning: turn it off to time training alone.
-        seconds = time.perf_counter() - self.start
+        # Lightning validates inside the training epoch, after its last step: timed apart.
+        now = time.perf_counter()
+        seconds = self.last_step_end - self.start
         self.epochs.append(
             {
                 "epoch": trainer.current_epoch,
                 "images": self.images,
                 "seconds": seconds,
                 "images_per_s": self.images * trainer.world_size / seconds,
+                "val_seconds": now - self.last_step_end,
             }
         )
         pl_module.log("train/images_per_s", self.epochs[-1]["images_per_s"], on_epoch=True)

@@ -100,7 +100,20 @@ class LearnedScale(Component):
     min_scale: PosFloat
 
 
-Likelihood = Annotated[Bernoulli | FixedScale | LearnedScale, Field(discriminator="target")]
+class DiscretizedLogistic(Component):
+    target: Literal["vaelab.likelihood.DiscretizedLogistic"] = Field(alias="_target_")
+    min_log_scale: Float
+
+
+class DiscretizedLogisticMixture(DiscretizedLogistic):
+    target: Literal["vaelab.likelihood.DiscretizedLogisticMixture"] = Field(alias="_target_")
+    n_mix: PosInt
+
+
+Likelihood = Annotated[
+    Bernoulli | FixedScale | LearnedScale | DiscretizedLogistic | DiscretizedLogisticMixture,
+    Field(discriminator="target"),
+]
 
 # ------------------------------------------------------------------------------ data
 
@@ -144,7 +157,36 @@ class Array(Data):
     test_size: Size
 
 
-DataSource = Annotated[Files | Digits | Folder | Array, Field(discriminator="target")]
+class FactorData(Data):
+    """Data with ground-truth factors (vaelab.data.factors): splits are sets of factor combinations."""
+
+    train_size: Size | None
+    test_size: Size
+    # Binary or colour already; batches are rendered, so there is no stored split to binarise.
+    binarize: Literal["none"]
+
+
+Resolution = Annotated[int, Strict(), Field(ge=8, le=1024)]
+
+
+class Shapes2D(FactorData):
+    target: Literal["vaelab.data.Shapes2D"] = Field(alias="_target_")
+    resolution: Resolution
+
+
+class ColourObjects(FactorData):
+    target: Literal["vaelab.data.ColourObjects"] = Field(alias="_target_")
+    resolution: Resolution
+
+
+class DSprites(FactorData):
+    target: Literal["vaelab.data.DSprites"] = Field(alias="_target_")
+    data_dir: str
+
+
+DataSource = Annotated[
+    Files | Digits | Folder | Array | Shapes2D | ColourObjects | DSprites, Field(discriminator="target")
+]
 
 # ------------------------------------------------------------------------------ model
 
@@ -336,6 +378,51 @@ class Eval(Section):
     min_active_share: Share
 
 
+class EvalAppEval(Section):
+    num_samples: PosInt
+    # null: the checkpoint's own
+    active_threshold: NonNegFloat | None
+    min_active_share: Share | None
+
+
+class EvalApp(Section):
+    """conf/eval.yaml: what vaelab-eval sets beside the checkpoint's config."""
+
+    ckpt_path: str
+    split: Literal["train", "val", "test"]
+    pictures: Bool
+    task_name: Annotated[str, Field(min_length=1)]
+    eval: EvalAppEval
+    ood: list[str]
+    quality: Bool
+
+
+class PriorSampler(Component):
+    target: Literal["vaelab.samplers.PriorSampler"] = Field(alias="_target_")
+
+
+class GMMSampler(Component):
+    target: Literal["vaelab.samplers.GMMSampler"] = Field(alias="_target_")
+    n_components: PosInt
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
+
+
+Sampler = Annotated[PriorSampler | GMMSampler, Field(discriminator="target")]
+
+
+class SampleApp(Section):
+    """conf/sample.yaml: what vaelab-sample sets beside the checkpoint's config."""
+
+    ckpt_path: str
+    n: PosInt
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
+    temperature: PosFloat
+    interpolate: Bool
+    pairs: PosInt
+    steps: PosInt
+    sampler: Sampler
+
+
 class Paths(Section):
     root_dir: str
     data_dir: str
@@ -364,6 +451,18 @@ class Settings(Section):
     logger: dict[str, Open | None] | None
     callbacks: dict[str, Open | None] | None
     paths: Paths
+
+    @model_validator(mode="after")
+    def one_name_for_k(self) -> Settings:
+        """The importance samples are set as eval.num_samples and eval.val_num_samples only; the
+        model's copies of them (conf/model/vae.yaml interpolates them) are not settings of their own."""
+        for copy, value, name in (
+            ("num_iw_samples", self.model.num_iw_samples, "num_samples"),
+            ("val_iw_samples", self.model.val_iw_samples, "val_num_samples"),
+        ):
+            if value != getattr(self.eval, name):
+                raise ValueError(f"model.{copy}={value}: not a setting; the number of importance samples is eval.{name}")
+        return self
 
     @model_validator(mode="after")
     def manual_optimisation(self) -> Settings:

@@ -32,6 +32,7 @@ SHIPPED = (
     "vaelab.callbacks",
     "vaelab.logger",
     "vaelab.plugins",
+    "vaelab.samplers",
 )
 # Modules whose classes of one kind a config may swap in: module -> (dotted name of the base class).
 FAMILIES = {
@@ -39,14 +40,17 @@ FAMILIES = {
     "torch.optim.lr_scheduler": ("torch.optim.lr_scheduler.LRScheduler", "torch.optim.lr_scheduler.ReduceLROnPlateau"),
     "lightning.pytorch.callbacks": ("lightning.pytorch.callbacks.Callback",),
     "lightning.pytorch.loggers": ("lightning.pytorch.loggers.Logger",),
+    # Optuna's samplers and pruners: built by vaelab's sweeper and, for pruning, inside each trial.
+    "optuna.samplers": ("optuna.samplers.BaseSampler",),
+    "optuna.pruners": ("optuna.pruners.BasePruner",),
 }
 EXACT = ("lightning.pytorch.Trainer", "lightning.Trainer")
 # vaelab functions that build a component.
 FACTORIES = ("vaelab.logger.wandb_logger",)
 ALLOWED = (
     "vaelab's own classes (vaelab.system, .model, .likelihood, .priors, .objectives, .kl_schedules, .data, "
-    ".callbacks, .logger, .plugins, .lr_schedulers), torch.optim optimisers "
-    "and schedulers, and Lightning's Trainer, callbacks and loggers"
+    ".callbacks, .logger, .plugins, .lr_schedulers, .samplers), torch.optim optimisers "
+    "and schedulers, Lightning's Trainer, callbacks and loggers, and Optuna's samplers and pruners"
 )
 
 

@@ -2,6 +2,7 @@
 
 from vaelab.likelihood.base import Likelihood, params_per_dim
 from vaelab.likelihood.bernoulli import Bernoulli, ContinuousBernoulli
+from vaelab.likelihood.discretized_logistic import DiscretizedLogistic, DiscretizedLogisticMixture
 from vaelab.likelihood.location_scale import Gaussian, GaussianLearned, Laplace
 
 __all__ = [
@@ -9,6 +10,8 @@ __all__ = [
     "params_per_dim",
     "Bernoulli",
     "ContinuousBernoulli",
+    "DiscretizedLogistic",
+    "DiscretizedLogisticMixture",
     "Gaussian",
     "GaussianLearned",
     "Laplace",

@@ -64,8 +64,9 @@ def choose_mode(mode: str | None) -> str:
 
 def run_id(save_dir: str) -> str:
     """The W&B run id of this run directory: made once, kept in wandb_run_id.txt, so that a run
-    resumed in the same directory (ckpt_path=last) continues the same W&B run. Under a
-    `wandb agent` the agent's id (WANDB_RUN_ID) is the one to use."""
+    resumed in the same directory (ckpt_path=last, or a SLURM job run again after a requeue or
+    preemption, which vaelab.rundir sends back to its directory) continues the same W&B run.
+    Under a `wandb agent` the agent's id (WANDB_RUN_ID) is the one to use."""
     path = os.path.join(save_dir, "wandb_run_id.txt")
     if os.path.isfile(path):
         return open(path).read().strip()

@@ -61,7 +61,8 @@ class VAE(nn.Module):
         mu, logvar = (t.float() for t in self.encoder(x))  # float32 even under bf16 autocast
         logvar = logvar.clamp(*LOGVAR_RANGE)
         # Normal.rsample is the reparameterisation z = mu + exp(logvar / 2) * eps, eps ~ N(0, I).
-        return Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+        # No argument validation: the clamp keeps the scale positive, and checking it costs a step time.
+        return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
 
     def prior_dist(self) -> Distribution:
         """p(z): batch shape (), event shape (latent_dim,). A VampPrior reads the encoder."""

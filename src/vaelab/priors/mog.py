@@ -22,3 +22,9 @@ class MixtureOfGaussians(nn.Module):
     def forward(self, encode=None) -> Distribution:
         components = Independent(Normal(self.loc, self.log_scale.exp()), 1)  # batch (K,), event (L,)
         return MixtureSameFamily(Categorical(logits=self.logits), components)
+
+    def tempered(self, temperature: float, encode=None) -> Distribution:
+        """The prior at temperature T: each component's standard deviation s_k scaled by T;
+        weights and means unchanged (T = 1: p(z))."""
+        components = Independent(Normal(self.loc, temperature * self.log_scale.exp()), 1)  # batch (K,), event (L,)
+        return MixtureSameFamily(Categorical(logits=self.logits), components)

@@ -16,3 +16,7 @@ class StandardNormal(nn.Module):
 
     def forward(self, encode=None) -> Distribution:
         return Independent(Normal(self.loc, self.scale), 1)
+
+    def tempered(self, temperature: float, encode=None) -> Distribution:
+        """The prior at temperature T: N(0, T^2 I), i.e. z = T * eps with eps ~ N(0, I) (T = 1: p(z))."""
+        return Independent(Normal(self.loc, temperature * self.scale), 1)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
-from torch.distributions import Categorical, Distribution, MixtureSameFamily
+from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
 
 
 class VampPrior(nn.Module):
@@ -31,3 +31,11 @@ class VampPrior(nn.Module):
         q = encode(self.inputs())  # batch (K,), event (L,): one posterior per pseudo-input
         weights = Categorical(logits=torch.zeros(q.batch_shape, device=self.pseudo_inputs.device))
         return MixtureSameFamily(weights, q)
+
+    def tempered(self, temperature: float, encode: Callable[[torch.Tensor], Distribution]) -> Distribution:
+        """The prior at temperature T: each component q(z | u_k) with its standard deviation scaled
+        by T; the means (the encoder's at the pseudo-inputs) unchanged (T = 1: p(z))."""
+        q = encode(self.inputs())  # Independent(Normal(mu, sigma), 1): batch (K,), event (L,)
+        scaled = Independent(Normal(q.base_dist.loc, temperature * q.base_dist.scale), 1)
+        weights = Categorical(logits=torch.zeros(q.batch_shape, device=self.pseudo_inputs.device))
+        return MixtureSameFamily(weights, scaled)
