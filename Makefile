@@ -40,4 +40,5 @@ clean:
 # Benchmarks (benchmarks/*.py): results as JSON in benchmarks/results/, a summary on stdout.
 bench: data
 	$(PY) -m benchmarks.training
+	$(PY) -m benchmarks.training --trainer gpu
 	$(PY) -m benchmarks.iw_nll

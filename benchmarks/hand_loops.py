@@ -28,8 +28,8 @@ def binarize(x: torch.Tensor) -> torch.Tensor:
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-log p(x|z) per example for Bernoulli logits (..., *data_shape) -> (...), x broadcast."""
-    x = x.expand_as(logits)
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(logits.dim() - x.dim() + 1).sum(-1)
+    batch_dims = logits.dim() - x.dim() + 1  # the leading dimensions of logits that x lacks, and B
+    return F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").flatten(batch_dims).sum(-1)
 
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
@@ -115,7 +115,7 @@ class IWAELoop(HandLoop):
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         mu, logvar, std = self.posterior(x)
-        eps = torch.randn(self.k, *mu.shape, dtype=mu.dtype)  # (K, B, L)
+        eps = torch.randn(self.k, *mu.shape, dtype=mu.dtype, device=mu.device)  # (K, B, L)
         z = mu + std * eps
         log_px = -bernoulli_nll(self.decode_logits(z, x), x)  # (K, B)
         log_qz = -0.5 * (eps.square() + logvar + LOG_2PI).sum(-1)  # (K, B)
@@ -156,7 +156,7 @@ class FactorVAELoop(HandLoop):
         z = z.detach()
         permuted = z.gather(0, torch.rand_like(z).argsort(dim=0))
         logits = self.discriminator(torch.cat([z, permuted]))
-        labels = torch.cat([torch.zeros(len(z), dtype=torch.long), torch.ones(len(z), dtype=torch.long)])
+        labels = torch.arange(2, device=z.device).repeat_interleave(len(z))  # (2B,): 0 for q(z), 1 for permuted
         d_loss = F.cross_entropy(logits, labels)
         self.d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()

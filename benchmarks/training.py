@@ -1,6 +1,6 @@
 """Training speed of `python train.py` against the fastest hand-written loop, in one run.
 
-    python -m benchmarks.training [--repeats 3] [--cases mlp,conv,beta_tcvae,factor_vae,iwae]
+    python -m benchmarks.training [--repeats 3] [--cases mlp,conv,beta_tcvae,factor_vae,iwae] [--trainer cpu|gpu]
 
 vaelab's side is the command users run, with its defaults: `python train.py` in its own process,
 every default callback on (checkpoints incl. the step checkpoint, progress bar, image grids,
@@ -14,7 +14,8 @@ same model, objective and data: written-out losses, 1[u < p] binarisation, fused
 syncs, data one in-memory tensor. Before timing, each hand loop's loss is checked against
 vaelab's objective on the same batch and noise.
 
-Also: seconds from the command to the first training step, and the peak resident memory of the
+`--trainer gpu` runs both sides on the GPU (vaelab with `trainer=gpu`); without a GPU it says so
+and exits. Also: seconds from the command to the first training step, and the peak resident memory of the
 default run. Every claim is a ratio of measurements taken side by side: the machine's speed
 drifts over minutes, so vaelab and the hand loop alternate, `--repeats` times each.
 """
@@ -59,11 +60,12 @@ def spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
-def vaelab_run(overrides: list[str], limit: int | None, scratch: Path) -> dict[str, float]:
+def vaelab_run(overrides: list[str], limit: int | None, scratch: Path, trainer: str) -> dict[str, float]:
     """`python train.py` with its defaults for two epochs; the second epoch's timings."""
     out = scratch / f"run_{time.monotonic_ns()}"
     args = [
         *overrides,
+        f"trainer={trainer}",
         "trainer.max_epochs=2",
         "test=false",
         f"trainer.limit_train_batches={limit or 'null'}",
@@ -105,7 +107,9 @@ def hand_loop(name: str, system, cfg, dataset_size: int) -> hand_loops.HandLoop:
         return hand_loops.IWAELoop(enc, dec, lr, obj.num_samples)
     if name == "factor_vae":
         d = system.objective.discriminator
-        return hand_loops.FactorVAELoop(enc, dec, lr, d, obj.gamma, obj.discriminator_lr, tuple(obj.discriminator_betas))
+        return hand_loops.FactorVAELoop(
+            enc, dec, lr, d, obj.gamma, obj.discriminator_lr, tuple(obj.discriminator_betas)
+        )
     return hand_loops.ElboLoop(enc, dec, lr)
 
 
@@ -129,15 +133,18 @@ def check_same_loss(name: str, overrides: list[str], x: torch.Tensor, dataset_si
 def hand_epoch(loop: hand_loops.HandLoop, x: torch.Tensor, batch: int, limit: int | None, warmup: int = 30) -> float:
     """Images/s of one epoch of the hand loop (after `warmup` steps)."""
     n_batches = min(limit or 10**9, -(-len(x) // batch))
-    perm = torch.randperm(len(x))
+    perm = torch.randperm(len(x), device=x.device)
     for i in range(warmup):
         loop.step(x[perm[i * batch : (i + 1) * batch]])
-    perm = torch.randperm(len(x))
+    perm = torch.randperm(len(x), device=x.device)
+    sync = torch.cuda.synchronize if x.is_cuda else lambda: None
+    sync()
     start, images = time.perf_counter(), 0
     for i in range(n_batches):
         xb = x[perm[i * batch : (i + 1) * batch]]
         loop.step(xb)
         images += len(xb)
+    sync()
     return images / (time.perf_counter() - start)
 
 
@@ -145,29 +152,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="interleaved measurements of each side")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
+    parser.add_argument("--trainer", choices=("cpu", "gpu"), default="cpu", help="where both sides train")
     args = parser.parse_args()
+    if args.trainer == "gpu" and not torch.cuda.is_available():
+        print("--trainer gpu: skipped, no GPU on this machine (torch.cuda.is_available() is False)")
+        return
+    device = torch.device("cuda" if args.trainer == "gpu" else "cpu")
     cases = args.cases.split(",")
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
         parser.error(f"--cases: unknown {', '.join(unknown)}; choose from {', '.join(CASES)}")
     scratch = Path(tempfile.mkdtemp(prefix="vaelab-bench-"))
-    result: dict = {"machine": machine()}
+    result: dict = {"machine": machine(), "trainer": args.trainer}
     try:
         cfg = default_config()
         datamodule = targets.instantiate(cfg.data, path="data")
         datamodule.setup("fit")
-        x_train = datamodule.splits["train"][0]  # grey levels; both sides binarise every batch
+        x_train = datamodule.splits["train"][0].to(device)  # grey levels; both sides binarise every batch
         batch = int(cfg.data.batch_size)
         result["batch_size"] = batch
         for name in cases:
             overrides, limit = CASES[name]
-            loss = check_same_loss(name, overrides, x_train[:batch], len(x_train))
+            loss = check_same_loss(name, overrides, x_train[:batch].cpu(), len(x_train))
             case_cfg = default_config(*overrides)
             runs, hand = [], []
             for _ in range(args.repeats):
-                runs.append(vaelab_run(overrides, limit, scratch))
+                runs.append(vaelab_run(overrides, limit, scratch, args.trainer))
                 torch.manual_seed(0)
-                system = targets.instantiate(case_cfg.model, path="model")
+                system = targets.instantiate(case_cfg.model, path="model").to(device)
                 loop = hand_loop(name, system, case_cfg, len(x_train))
                 hand.append(hand_epoch(loop, x_train, batch, limit))
             ours = [r["images_per_s"] for r in runs]
@@ -183,7 +195,7 @@ def main() -> None:
             report(name, result[name])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"written: {write('training', result)}")
+    print(f"written: {write('training' if args.trainer == 'cpu' else 'training_gpu', result)}")
 
 
 def report(name: str, r: dict) -> None:

@@ -157,7 +157,10 @@ def test_an_old_honest_checkpoint_still_loads(tmp_path):
             "objective.betaa=3",
             "objective.betaa=3: the checkpoint's config has no setting objective.betaa; did you mean objective.beta?",
         ),
-        ("num_samples=5", "num_samples=5: the checkpoint's config has no setting num_samples; did you mean eval.num_samples?"),
+        (
+            "num_samples=5",
+            "num_samples=5: the checkpoint's config has no setting num_samples; did you mean eval.num_samples?",
+        ),
         ("data.batch_size=2.5", "data.batch_size=2.5: must be a whole number"),
     ],
 )

@@ -72,7 +72,7 @@ def job_env(tmp_path, monkeypatch) -> dict[str, str]:
     return env
 
 
-def train_py(tmp_path: Path, env: dict[str, str]) -> list[str]:
+def train_py(tmp_path: Path) -> list[str]:
     return [
         sys.executable,
         "train.py",
@@ -85,15 +85,16 @@ def train_py(tmp_path: Path, env: dict[str, str]) -> list[str]:
 
 @pytest.mark.slow
 def test_sigusr1_requeue_resumes_in_the_same_directory_and_w_and_b_run(tmp_path, job_env):
-    first = subprocess.Popen(
-        train_py(tmp_path, job_env), cwd=ROOT, env=job_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.time() + 120
-    while not list(tmp_path.glob("logs/train/runs/*/checkpoints/last.ckpt")):
-        assert first.poll() is None and time.time() < deadline, first.stderr.read()[-2000:]
-        time.sleep(0.01)
-    first.send_signal(signal.SIGUSR1)  # what SLURM sends signal_delay_s before the time limit
-    _, err = first.communicate(timeout=120)
+    log = tmp_path / "first_attempt.err"  # a file, not a pipe: the progress bar must never block on it
+    with log.open("w") as stderr:
+        first = subprocess.Popen(train_py(tmp_path), cwd=ROOT, env=job_env, stdout=stderr, stderr=stderr)
+        deadline = time.time() + 120
+        while not list(tmp_path.glob("logs/train/runs/*/checkpoints/last.ckpt")):
+            assert first.poll() is None and time.time() < deadline, log.read_text()[-2000:]
+            time.sleep(0.01)
+        first.send_signal(signal.SIGUSR1)  # what SLURM sends signal_delay_s before the time limit
+        first.wait(timeout=120)
+    err = log.read_text()
     (run,) = tmp_path.glob("logs/train/runs/*")
 
     # Lightning's handler saved its hpc checkpoint in the run directory and asked SLURM to requeue
@@ -108,7 +109,7 @@ def test_sigusr1_requeue_resumes_in_the_same_directory_and_w_and_b_run(tmp_path,
 
     # SLURM starts the same command again: the same job id, SLURM_RESTART_COUNT=1.
     again = subprocess.run(
-        train_py(tmp_path, job_env),
+        train_py(tmp_path),
         cwd=ROOT,
         env={**job_env, "SLURM_RESTART_COUNT": "1"},
         capture_output=True,

@@ -81,7 +81,7 @@ def test_bad_settings_are_one_line(tmp_path, capsys):
     ]
     for args, message in cases:
         capsys.readouterr()
-        assert exit_code(lambda: run_sample(tmp_path / "out", *args)) == 1, args
+        assert exit_code(run_sample, tmp_path / "out", *args) == 1, args
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert line.startswith("error: ") and message in line, (args, line)
     assert not (tmp_path / "out").exists()

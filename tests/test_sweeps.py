@@ -1,11 +1,10 @@
-"""Sweeps (grid, Optuna, W&B, submitit), DDP and run comparison, each run for real."""
+"""Sweeps (grid, W&B, submitit), DDP and run comparison, each run for real (Optuna: tests/hparams_search/)."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -100,27 +99,6 @@ def csv_rows(path: Path):
 
     with path.open() as f:
         yield from csv.reader(f)
-
-
-@pytest.mark.slow
-def test_optuna_search_resumes_its_study(tmp_path):
-    args = ["hparams_search=optuna", *FAST, "logger=none", "eval.val_num_samples=3"]
-    first = train_cli(tmp_path, *args, "hydra.sweeper.n_trials=2")
-    assert first.returncode == 0, first.stderr[-3000:]
-    study_dir = tmp_path / "optuna" / "vae_search"
-    assert sorted(p.name for p in study_dir.glob("trial_*")) == ["trial_0", "trial_1"]
-    for trial in study_dir.glob("trial_*"):
-        assert "val/nll" in json.loads((trial / "metrics.json").read_text())
-    second = train_cli(tmp_path, *args, "hydra.sweeper.n_trials=3")
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "Resuming study vae_search: 2 of 3 trials done, 1 to go" in second.stdout + second.stderr
-    assert sorted(p.name for p in study_dir.glob("trial_*")) == ["trial_0", "trial_1", "trial_2"]
-    with sqlite3.connect(study_dir / "optuna.db") as db:
-        states = [s for (s,) in db.execute("select state from trials order by number")]
-    assert states == ["COMPLETE"] * 3
-    results = yaml.safe_load((study_dir / "optimization_results.yaml").read_text())
-    values = [json.loads((t / "metrics.json").read_text())["val/nll"] for t in study_dir.glob("trial_*")]
-    assert results["best_value"] == pytest.approx(min(values), rel=1e-5)
 
 
 @pytest.mark.slow

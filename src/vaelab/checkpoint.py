@@ -355,7 +355,11 @@ def run_app(hydra_main: Callable[[], Any], app: str, argv: Sequence[str] | None 
     words = sys.argv[1:] if argv is None else list(argv)
     for key, _, value in (word.partition("=") for word in words):
         # Hydra creates these before the app starts, and would say why it cannot in a traceback.
-        if key in ("hydra.run.dir", "hydra.sweep.dir") and "${" not in value and (code := exit_code(make_dir, value, key)):
+        if (
+            key in ("hydra.run.dir", "hydra.sweep.dir")
+            and "${" not in value
+            and (code := exit_code(make_dir, value, key))
+        ):
             return code
     saved = sys.argv
     sys.argv = [saved[0], *command_line(words, app)]

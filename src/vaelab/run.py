@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,34 @@ def check_resume(cfg: DictConfig, path: Path, model) -> None:
     load_weights(model, checkpoint, path)
 
 
+@contextlib.contextmanager
+def loggers_starting(loggers: list[Any]):
+    """Start the loggers' runs in a thread while the block runs (the data loads): W&B's start
+    takes seconds, mostly importing and setting up its own modules. The block's end waits for
+    it; an error in either ends the loggers' runs as failed and is raised."""
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            for logger in loggers:
+                logger.experiment  # noqa: B018 (the property creates the run)
+        except BaseException as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=start, name="vaelab-start-loggers", daemon=True)
+    thread.start()
+    try:
+        yield
+    except BaseException:
+        thread.join()
+        finish_loggers(loggers, {}, exit_code=1)
+        raise
+    thread.join()
+    if errors:
+        finish_loggers(loggers, {}, exit_code=1)
+        raise errors[0]
+
+
 def instantiate_all(group: DictConfig | None, name: str) -> list[Any]:
     """Instantiate every entry of a dict-of-configs group (callbacks, logger); null entries are off."""
     if not group:
@@ -157,18 +187,19 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
         write_text(output_dir / "config.yaml", OmegaConf.to_yaml(resolved))
     write_rank_zero(output_dir / "provenance.json", provenance(info, output_dir, ckpt_path))
 
-    datamodule = targets.instantiate(cfg.data, path="data")
-    model.run_info = info
-    # Get and load the data now, so that a likelihood that cannot model it fails before training
-    # starts. Only the first process downloads; under DDP the others start after it got here.
-    if rank_zero_only.rank == 0:
-        datamodule.prepare_data()
-    datamodule.setup("fit")
-    for split in ("train", "val", "test") if cfg.get("test") else ("train", "val"):
-        where = f"the {split} split (data={cfg.data._target_})"
-        model.model.likelihood.check_data_range(*datamodule.data_range(split), where=where)
-
     loggers = instantiate_all(cfg.get("logger"), "logger")
+    with loggers_starting(loggers):
+        datamodule = targets.instantiate(cfg.data, path="data")
+        model.run_info = info
+        # Get and load the data now, so that a likelihood that cannot model it fails before training
+        # starts. Only the first process downloads; under DDP the others start after it got here.
+        if rank_zero_only.rank == 0:
+            datamodule.prepare_data()
+        datamodule.setup("fit")
+        for split in ("train", "val", "test") if cfg.get("test") else ("train", "val"):
+            where = f"the {split} split (data={cfg.data._target_})"
+            model.model.likelihood.check_data_range(*datamodule.data_range(split), where=where)
+
     trainer: L.Trainer = targets.instantiate(
         cfg.trainer,
         path="trainer",

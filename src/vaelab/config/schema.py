@@ -461,7 +461,9 @@ class Settings(Section):
             ("val_iw_samples", self.model.val_iw_samples, "val_num_samples"),
         ):
             if value != getattr(self.eval, name):
-                raise ValueError(f"model.{copy}={value}: not a setting; the number of importance samples is eval.{name}")
+                raise ValueError(
+                    f"model.{copy}={value}: not a setting; the number of importance samples is eval.{name}"
+                )
         return self
 
     @model_validator(mode="after")

@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import math
+import pickle
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -233,7 +234,7 @@ def feature_net(
     if weights.is_file() and info.is_file():
         try:
             return load(weights, shape), float(json.loads(info.read_text())["test_accuracy"])
-        except (OSError, ValueError, KeyError, RuntimeError, TypeError) as err:
+        except (OSError, EOFError, ValueError, KeyError, RuntimeError, TypeError, pickle.UnpicklingError) as err:
             # A truncated or foreign file (weights_only refuses pickled code): train afresh over it.
             log.warning("feature net cache %s unusable (%s); training it again", weights, err)
     datamodule.prepare_data()  # a file source may need its train files fetched

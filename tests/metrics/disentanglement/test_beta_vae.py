@@ -21,7 +21,6 @@ def _bvae(fn, seed=0):
 
 
 def test_pairs_share_their_factor_and_the_feature_is_the_mean_absolute_difference():
-    rng = np.random.default_rng(0)
     source = FactorsAsImages(SIZES)
     index, factors = pair_batches(source, 50, 8, np.random.default_rng(0))
     assert factors.shape == (50, 2, 8, 4)
@@ -33,7 +32,6 @@ def test_pairs_share_their_factor_and_the_feature_is_the_mean_absolute_differenc
     scaled = factors / (np.array(SIZES) - 1.0)
     np.testing.assert_allclose(features, np.abs(scaled[:, 0] - scaled[:, 1]).mean(axis=1), rtol=1e-6)
     assert np.all(features[np.arange(50), index] == 0.0)
-    del rng
 
 
 def test_factors_themselves_score_one_and_constant_or_random_score_chance():

@@ -28,7 +28,7 @@ def test_votes_share_exactly_their_fixed_factor():
         assert np.all(factors[v, :, index[v]] == factors[v, 0, index[v]])
         others = np.delete(factors[v], index[v], axis=1)
         assert all(len(np.unique(others[:, k])) > 1 for k in range(3))
-    assert set(np.bincount(index, minlength=4)) and np.bincount(index).min() > 30  # about 50 each
+    assert np.bincount(index, minlength=4).min() > 30  # each factor fixed in about 50 votes
 
 
 def test_majority_vote_accuracy_on_a_hand_made_vote_table():
@@ -65,8 +65,7 @@ def test_votes_are_invariant_to_rescaling_latents_and_seeded():
     a, b = _fvae(rotated, seed=3), _fvae(scaled, seed=3)
     np.testing.assert_array_equal(a["votes"], b["votes"])
     assert a["factor_vae_score"] == b["factor_vae_score"]
-    assert _fvae(rotated, seed=4)["factor_vae_score"] != a["factor_vae_score"] or not np.array_equal(
-        _fvae(rotated, seed=4)["votes"], a["votes"]
-    )
+    np.testing.assert_array_equal(_fvae(rotated, seed=3)["votes"], a["votes"])
+    assert not np.array_equal(_fvae(rotated, seed=4)["votes"], a["votes"])
     with pytest.raises(ValueError, match="batch_size=1"):
         _fvae(identity, batch_size=1)
