@@ -222,3 +222,24 @@ def test_console_script_multirun_over_splits(trained, tmp_path):
     jobs = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
     assert [job["split"] for job in jobs] == ["val", "test"]
     assert jobs[0]["val/beta_now"] == jobs[1]["test/beta_now"] == 2.0  # a checkpoint setting, in every job
+
+
+def test_ood_of_a_set_against_itself_is_chance_and_bad_sets_are_refused_first(trained, tmp_path, capsys):
+    ckpt, _ = trained
+    out = tmp_path / "ood"
+    metrics = run_eval(out, f"ckpt_path={ckpt}", "ood=[digits]", "eval.num_samples=5", "pictures=false")
+    # The digits test split against itself: the same examples, the same seed, the same scores.
+    for score in ("nll", "bpd", "typicality", "complexity"):
+        assert metrics[f"ood/digits/{score}/auroc"] == pytest.approx(0.5)
+    assert metrics["ood/digits/nll_mean"] == pytest.approx(metrics["ood/test/nll_mean"])
+    assert (out / "ood_hist_nll.png").is_file() and (out / "ood_scores.npz").is_file()
+    assert json.loads((out / "metrics.json").read_text())["ood/digits/nll/auroc"] == pytest.approx(0.5)
+
+    for argv, words in (
+        (["ood=[mnist]"], ["ood=mnist", "[1, 28, 28]", "[1, 8, 8]", "ood_resize=true"]),
+        (["ood=[nope]"], ["unknown data config 'nope'", "mnist"]),
+    ):
+        bad = tmp_path / f"bad_{len(words)}"
+        line = eval_error(bad, capsys, f"ckpt_path={ckpt}", *argv)
+        assert all(w in line for w in words), line
+        assert not (bad / "metrics.json").exists()  # refused before any work

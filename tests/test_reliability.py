@@ -166,7 +166,7 @@ def test_bad_checkpoints_are_refused_before_training(cfg_factory, finished_run, 
     with pytest.raises(ValueError, match="before the model/system split.*not resumed"):
         train(cfg_factory(f"ckpt_path={OLD_CHECKPOINT}"))
     # Evaluating with a shape-changing override: the weights do not fit.
-    assert eval_main([f"ckpt_path={good}", "model.latent_dim=9", "num_samples=2"]) == 1
+    assert eval_main([f"ckpt_path={good}", "model.latent_dim=9", "eval.num_samples=2"]) == 1
     assert "do not fit the model its config describes with model.latent_dim=9" in capsys.readouterr().err
 
 

@@ -42,14 +42,22 @@ def _record_dir(run_dir: str) -> str:
     return record_dir(run_dir)
 
 
+def _beside_run(ckpt_path: str | None, folder: str) -> str:
+    from vaelab.apps import beside_run
+
+    return beside_run(ckpt_path, folder)
+
+
 def register_resolvers() -> None:
     """${vaelab.params_per_dim:<likelihood _target_>}, ${vaelab.array_shape:<path>,<key>},
-    ${vaelab.run_dir:<runs folder>,<ckpt_path>,<overrides>} and ${vaelab.record_dir:<run dir>}."""
+    ${vaelab.run_dir:<runs folder>,<ckpt_path>,<overrides>}, ${vaelab.record_dir:<run dir>} and
+    ${vaelab.beside_run:<ckpt_path>,<folder>} (where vaelab-eval and vaelab-sample write)."""
     resolvers = (
         ("vaelab.params_per_dim", _params_per_dim),
         ("vaelab.array_shape", _array_shape),
         ("vaelab.run_dir", _run_dir),
         ("vaelab.record_dir", _record_dir),
+        ("vaelab.beside_run", _beside_run),
     )
     for name, fn in resolvers:
         if not OmegaConf.has_resolver(name):

@@ -38,6 +38,17 @@ from vaelab.errors import exit_code
 from vaelab.io import disk_full_named
 
 COLUMNS = ("val/loss", "val/elbo", "val/nll", "test/elbo", "test/nll", "test/bpd", "test/active_units")
+# Disentanglement scores (vaelab.callbacks.Disentanglement), shown as `<split>/<score>` columns when
+# runs have them; their plots: vaelab.compare_study.
+DISENTANGLEMENT = (
+    "mig",
+    "sap",
+    "dci_disentanglement",
+    "dci_completeness",
+    "dci_informativeness",
+    "factor_vae_score",
+    "beta_vae_score",
+)
 SPLITS = ("test", "val")
 # The default curve when the sweep optimised no val/ metric; val/loss for runs older than val/elbo.
 CURVES = ("val/elbo", "val/loss")
@@ -307,7 +318,8 @@ def note(run: dict[str, Any]) -> str:
 
 def write_tables(runs, knobs, metric, out: Path, split: str = "test") -> None:
     plane = (f"{split}/kl", f"{split}/recon")  # the rate R and the distortion D
-    candidates = [c for c in (*COLUMNS, *plane) if c != metric]
+    scores = (f"{split}/{s}" for s in DISENTANGLEMENT)
+    candidates = [c for c in (*COLUMNS, *plane, *scores) if c != metric]
     columns = [metric, *dict.fromkeys(c for c in candidates if any(c in r["metrics"] for r in runs))]
     header = ["run", "state", *knobs, *columns]
     rows = []
@@ -475,6 +487,9 @@ def compare(
         plot(runs, knobs, metric, out_dir)
         plot_curves(runs, knobs, curve, out_dir)
         plot_plane(plane_points(runs, split, knobs), split, out_dir)
+        from vaelab.compare_study import plot_study  # imports vaelab.compare: here, not at the top
+
+        plot_study(runs, split, out_dir)
     print((out_dir / "comparison.md").read_text())
     return out_dir
 

@@ -17,18 +17,17 @@ a table.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 from pathlib import Path
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from vaelab.checkpoint import CONF_DIR, app_settings, from_command_line, load_model, run_app
+from vaelab.apps import CONF_DIR, app_settings, data_config, from_command_line, run_app
+from vaelab.checkpoint import load_model
 from vaelab.config import schema, targets
 from vaelab.errors import reported
-from vaelab.io import make_dir
+from vaelab.io import make_dir, write_json
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -44,9 +43,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     settings = app_settings(cfg, "eval", schema.EvalApp)
     split, k, ckpt_path = settings["split"], settings["eval"]["num_samples"], settings["ckpt_path"]
-    for extra in ("ood", "quality"):  # the call sites below wait for these packages (issue 12)
-        if settings[extra] and importlib.util.find_spec(f"vaelab.{extra}") is None:
-            raise ValueError(f"{extra}={settings[extra]}: not available in this version of vaelab")
     out = Path(HydraConfig.get().runtime.output_dir)
     # The app's own values of the checkpoint's settings: K, the thresholds if given, where loggers write.
     changes = {"eval.num_samples": k, "paths.output_dir": str(out), "task_name": settings["task_name"]}
@@ -54,6 +50,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     changes = {key: value for key, value in changes.items() if value is not None}
     groups, overrides = from_command_line(cfg, "eval")
     model, ckpt_cfg, _ = load_model(ckpt_path, overrides, groups, changes)
+    # Before any work: each OOD set names a data config of a shape the model can score.
+    ood_sets = {name: data_config(name, ckpt_cfg, settings["ood_data_dirs"].get(name)) for name in settings["ood"]}
+    if ood_sets:
+        from vaelab.ood.inputs import check_fits
+
+        for name, node in ood_sets.items():
+            if node.get("shape") is not None:  # else read from the files, checked when they are
+                check_fits(model.model.data_shape, node.shape, f"ood={name}", settings["ood_resize"])
     make_dir(out, "hydra.run.dir")
 
     L.seed_everything(ckpt_cfg.seed, verbose=False)
@@ -88,18 +92,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         metrics.update({f"{split}/{key}": v for key, v in model.latent_report["test"].items()})
         metrics.update({"ckpt_path": str(Path(ckpt_path).resolve()), "split": split, "eval.num_samples": k})
         if settings["ood"]:
-            # TODO(ood): out-of-distribution scores of the model on each data config named in cfg.ood
-            # (issue 12); returns {"ood/<name>/<score>_auroc": float, ...}, writes histograms into `out`.
-            from vaelab import ood
-
-            metrics.update(ood.report(model, ckpt_cfg, datamodule, split, settings["ood"], out, loggers))
+            metrics.update(ood_report(model, ckpt_cfg, datamodule, ood_sets, settings, out))
         if settings["quality"]:
             # TODO(quality): FD/KID/precision/recall of the model's samples against this split (issue 12);
             # returns {"quality/<name>": float, ...}.
             from vaelab import quality
 
             metrics.update(quality.report(model, ckpt_cfg, datamodule, split, out, loggers))
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        write_json(out / "metrics.json", metrics)
         log_to(loggers, ckpt_cfg, metrics, split, out)
     except BaseException:
         finish_loggers(loggers, {}, exit_code=1)
@@ -108,6 +108,36 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     print(table(metrics, title=f"{Path(ckpt_path).name}, {split} split, K = {k}"))
     print(f"metrics and pictures: {out}")
     return metrics
+
+
+def ood_report(model, ckpt_cfg, datamodule, ood_sets: dict[str, DictConfig], settings, out: Path) -> dict[str, float]:
+    """vaelab.ood's scores of the in-distribution test split against each OOD set (data configs):
+    their test splits in the model's data space (binarised as the model's data is, resized if asked)."""
+    from vaelab import ood
+
+    in_test, in_val = ood.in_distribution(datamodule)
+    others = {}
+    for name, node in ood_sets.items():
+        source = targets.instantiate(node, path=f"ood={name}")
+        others[name] = ood.ood_test_split(
+            source,
+            model.model.data_shape,
+            binarize=ckpt_cfg.data.get("binarize", "none"),
+            resize_to_model=settings["ood_resize"],
+            where=f"ood={name}",
+        )
+    # No logger here: the histograms are PNGs in `out`, which log_to sends with the other pictures.
+    return ood.report(
+        model,
+        in_test,
+        in_val,
+        others,
+        num_samples=settings["eval"]["num_samples"],
+        batch_size=int(ckpt_cfg.data.eval_batch_size),
+        out_dir=out,
+        seed=int(ckpt_cfg.seed),
+        typicality_batch=settings["ood_typicality_batch"],
+    )
 
 
 def log_to(loggers: list[Any], ckpt_cfg: DictConfig, metrics: dict[str, Any], split: str, out: Path) -> None:

@@ -22,7 +22,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from vaelab.checkpoint import CONF_DIR, app_settings, from_command_line, load_model, run_app
+from vaelab.apps import CONF_DIR, app_settings, from_command_line, run_app
+from vaelab.checkpoint import load_model
 from vaelab.config import schema, targets
 from vaelab.errors import reported
 from vaelab.io import make_dir

@@ -66,7 +66,8 @@ class VAESystem(L.LightningModule):
         # FactorVAE trains its discriminator with its own optimiser, step by step.
         self.automatic_optimization = not self.objective.adversarial
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        # Importance samples for test/nll and (0 = off) val/nll: K decoder passes per image.
+        # Importance samples for test/nll and (0 = off) val/nll: K decoder passes per image. Configs set
+        # them through eval.num_samples and eval.val_num_samples only (conf/model/vae.yaml; see the schema).
         self.num_iw_samples, self.val_iw_samples = int(num_iw_samples), int(val_iw_samples)
         self.min_active_share = float(min_active_share)
         self.check_finite = bool(check_finite)

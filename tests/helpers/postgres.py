@@ -50,7 +50,9 @@ def postgres_server() -> Iterator[str]:
         done = subprocess.run([*as_user, *cmd], capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             log = (root / "server.log").read_text() if (root / "server.log").is_file() else ""
-            raise RuntimeError(f"{' '.join(cmd[:2])} failed: {done.stderr.strip() or done.stdout.strip()} {log[-2000:]}")
+            raise RuntimeError(
+                f"{' '.join(cmd[:2])} failed: {done.stderr.strip() or done.stdout.strip()} {log[-2000:]}"
+            )
 
     try:
         run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")

@@ -48,6 +48,63 @@ def sweep(tmp_path: Path, *args: str, wait: bool = True):
     return worker.communicate(timeout=600)[0] if wait else worker
 
 
+def search(tmp_path: Path, **settings):
+    """The sweeper's settings as conf/hparams_search/optuna.yaml has them, some replaced."""
+    from vaelab.hparams_search.sweeper import OptunaSearch
+
+    defaults = dict(
+        storage=f"journal://{tmp_path}/study.log",
+        study_name="s",
+        direction="minimize",
+        n_trials=4,
+        n_jobs=1,
+        max_failure_rate=1.0,
+        heartbeat_interval=60,
+        grace_period=None,
+        sampler={"_target_": "optuna.samplers.RandomSampler", "seed": 42},
+        pruner={"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 5},
+        params={"optimizer.lr": "tag(log, interval(1e-4, 3e-3))"},
+    )
+    return OptunaSearch(**{**defaults, **settings})
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"n_jobs": 0}, "hydra.sweeper.n_jobs=0: must be an integer >= 1"),
+        ({"direction": "down"}, "hydra.sweeper.direction=down: must be minimize or maximize"),
+        ({"grace_period": 30}, "hydra.sweeper.grace_period=30: must be > heartbeat_interval"),
+        (
+            {"pruner": {"_target_": "optuna.pruners.MedianPruner", "n_startup_trial": 5}},
+            "hydra.sweeper.pruner.n_startup_trial: optuna.pruners.MedianPruner takes no argument 'n_startup_trial'; "
+            "did you mean n_startup_trials?",
+        ),
+        ({"sampler": {"_target_": "os.system"}}, "refused to instantiate 'os.system' at hydra.sweeper.sampler"),
+    ],
+)
+def test_a_bad_sweeper_setting_is_one_line_before_any_trial(tmp_path, settings, message):
+    with pytest.raises(ValueError) as refused:
+        search(tmp_path, **settings)
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+    assert not (tmp_path / "study.log").exists()
+
+
+def test_trial_n_is_proposed_by_a_sampler_seeded_seed_plus_n_and_a_study_keeps_its_direction(tmp_path):
+    sweeper = search(tmp_path)
+    study = sweeper.open_study()
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    asked = [t.params["x"] for t in sweeper.ask(study, space) + sweeper.ask(study, space)]
+    # The same proposals, independently: a fresh RandomSampler seeded 42 + n on an empty study.
+    for n, x in enumerate(asked):
+        alone = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=42 + n))
+        assert x == alone.ask(space).params["x"]
+    assert len(set(asked)) == 2
+    with pytest.raises(
+        ValueError, match="hydra.sweeper.direction=maximize: study s in journal://.* was made to minimize"
+    ):
+        search(tmp_path, direction="maximize").open_study()
+
+
 def history(trial_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (trial_dir / "history.jsonl").read_text().splitlines()]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.data import ArrayData, Digits
+from vaelab.data import MNIST, ArrayData, Digits
 from vaelab.quality.classifier import (
     FEATURE_DIM,
     TrainSetup,
@@ -28,7 +28,7 @@ def test_accuracy_and_cache_reused(digits_net):
     assert acc > 0.85
     (weights,) = cache.glob("Digits-1x8x8-*.pt")
     info = json.loads(weights.with_suffix(".json").read_text())
-    assert info["test_accuracy"] == acc and info["num_test"] == 360 - 1  # Digits: 20% of 1797 rounded
+    assert info["test_accuracy"] == acc and info["num_test"] == 359  # round(0.2 x 1797)
     # The stored accuracy is the net's: recomputed here from its predictions on the grey test split.
     x, y = grey_splits(datamodule, "test")["test"]
     with torch.no_grad():
@@ -77,11 +77,11 @@ def test_a_pickled_cache_file_is_not_executed_but_replaced(tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    weights.write_bytes(pickle.dumps({"head.weight": Payload()}))
+    weights.write_bytes(pickle.dumps({"head.weight": Payload()}, protocol=2))
     info.write_text(json.dumps({"test_accuracy": 1.0}))
     net, acc = feature_net(datamodule, cache, setup)
     assert not marker.exists()
-    assert acc < 1.0 or net is not None
+    assert json.loads(info.read_text())["test_accuracy"] == acc  # the fake 1.0 is gone
     assert torch.load(weights, weights_only=True)["head.weight"].shape[1] == FEATURE_DIM  # retrained over it
 
 
@@ -94,3 +94,15 @@ def test_bad_data_one_line(tmp_path):
     np.save(unlabelled, np.random.default_rng(0).random((20, 1, 8, 8), dtype=np.float32))
     with pytest.raises(ValueError, match="has no labels"):
         feature_net(ArrayData(str(unlabelled), test_size=0.5, val_size=0.2), tmp_path / "cache")
+
+
+def test_test_files_only_and_no_cached_net_one_line(tmp_path, mnist_test_split):
+    only_test = tmp_path / "mnist"
+    only_test.mkdir()
+    for kind in ("images-idx3", "labels-idx1"):
+        (only_test / f"t10k-{kind}-ubyte.gz").symlink_to(mnist_test_split / f"t10k-{kind}-ubyte.gz")
+    with pytest.raises(FileNotFoundError) as err:
+        feature_net(MNIST(str(only_test), download=False), tmp_path / "cache")
+    message = str(err.value)
+    assert message.startswith("quality.features=classifier: no feature net for data=MNIST in ")
+    assert "train-images-idx3-ubyte" in message and "\n" not in message

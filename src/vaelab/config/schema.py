@@ -16,7 +16,19 @@ from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from vaelab.errors import root_cause
 
@@ -371,6 +383,44 @@ class Trainer(Open):
     fast_dev_run: Bool | NonNegInt
 
 
+class DisentanglementCallback(Component):
+    """vaelab.callbacks.Disentanglement: its scores every N validations (null: none) and after testing."""
+
+    target: Literal["vaelab.callbacks.Disentanglement"] = Field(alias="_target_")
+    fast_every_n_epochs: PosInt | None = None
+    fast_test: Bool = False
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)] = 0
+
+
+def _callback_kind(node: Any) -> str:
+    target = node.get("_target_") if isinstance(node, dict) else getattr(node, "target", None)
+    return target if target == "vaelab.callbacks.Disentanglement" else "any.callback"
+
+
+# Callbacks with settings of their own are checked here; any other, by its class's signature
+# (targets.check). The tags name union members (with a dot, so error paths skip them).
+Callback = Annotated[
+    Annotated[DisentanglementCallback, Tag("vaelab.callbacks.Disentanglement")] | Annotated[Open, Tag("any.callback")],
+    Discriminator(_callback_kind),
+]
+
+
+class Study(Section):
+    """conf/study (experiment=disentanglement_study): an objective's regularisation strengths by
+    level name, and the level this run trains with (its objective's knob interpolates the value)."""
+
+    strengths: Annotated[dict[str, NonNegFloat], Field(min_length=1)]
+    level: str
+
+    @field_validator("level")
+    @classmethod
+    def known_level(cls, level: str, info: ValidationInfo) -> str:
+        strengths = info.data.get("strengths")
+        if strengths is not None and level not in strengths:
+            raise ValueError(f"must be one of {sorted(strengths)} (the keys of study.strengths)")
+        return level
+
+
 class Eval(Section):
     num_samples: PosInt
     val_num_samples: NonNegInt
@@ -393,7 +443,10 @@ class EvalApp(Section):
     pictures: Bool
     task_name: Annotated[str, Field(min_length=1)]
     eval: EvalAppEval
-    ood: list[str]
+    ood: list[Annotated[str, Field(min_length=1)]]
+    ood_resize: Bool
+    ood_typicality_batch: PosInt
+    ood_data_dirs: dict[str, str]
     quality: Bool
 
 
@@ -449,8 +502,10 @@ class Settings(Section):
     model: Model
     trainer: Trainer
     logger: dict[str, Open | None] | None
-    callbacks: dict[str, Open | None] | None
+    callbacks: dict[str, Callback | None] | None
     paths: Paths
+    # experiment=disentanglement_study's objective and strength (conf/study); absent otherwise.
+    study: Study | None = None
 
     @model_validator(mode="after")
     def one_name_for_k(self) -> Settings:

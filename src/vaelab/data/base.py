@@ -99,7 +99,7 @@ class InMemoryDataModule(L.LightningDataModule):
         self.splits = splits
         self._check_shape()
         if self.binarize != "none":
-            self._binarize_fixed()
+            self.binarize_fixed()
 
     def _check_shape(self) -> None:
         found = tuple(self.splits["test"][0].shape[1:])  # every setup has the test split
@@ -109,7 +109,7 @@ class InMemoryDataModule(L.LightningDataModule):
             )
         self.shape = found
 
-    def _binarize_fixed(self) -> None:
+    def binarize_fixed(self) -> None:
         lo = min(float(x.min()) for x, _ in self.splits.values())
         hi = max(float(x.max()) for x, _ in self.splits.values())
         if lo < 0 or hi > 1:

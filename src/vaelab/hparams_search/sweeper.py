@@ -77,30 +77,28 @@ class OptunaSearch:
             if not ok:
                 raise ValueError(f"hydra.sweeper.{name}={value}: must be {allowed}")
         self.storage = Storage(storage)
-        self.study_name, self.direction, self.n_trials, self.n_jobs = study_name, direction, n_trials, n_jobs
-        self.max_failure_rate, self.heartbeat_interval, self.grace_period = (
-            max_failure_rate,
-            heartbeat_interval,
-            grace_period,
-        )
+        self.study_name, self.direction = study_name, direction
+        self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
+        self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.sampler_cfg, self.pruner_cfg, self.params = _plain(sampler), _plain(pruner), _plain(params)
         for name, cfg in (("sampler", self.sampler_cfg), ("pruner", self.pruner_cfg)):
             if cfg is not None and not (isinstance(cfg, dict) and "_target_" in cfg):
-                raise ValueError(f"hydra.sweeper.{name}={cfg}: must be null or a node with a _target_")
-            if cfg is not None:
-                targets.check(cfg, prefix=f"hydra.sweeper.{name}")
+                raise ValueError(
+                    f"hydra.sweeper.{name}={cfg}: must be null (Optuna's default) or a node with a _target_"
+                )
+        # Built now, so that a bad argument is refused before any trial; null: Optuna's default.
         self.pruner = self._build("pruner", self.pruner_cfg)
-        self.sampler = self.sampler_for(0)  # a bad argument is refused now, before any trial
+        self.sampler = self._build("sampler", self.sampler_cfg)
+        self.seed = (self.sampler_cfg or {}).get("seed")
 
     def _build(self, name: str, cfg: dict | None, **kwargs: Any) -> Any:
         return None if cfg is None else targets.instantiate({**cfg, **kwargs}, path=f"hydra.sweeper.{name}")
 
     def sampler_for(self, number: int) -> Any:
         """The sampler that proposes trial `number`: seeded seed + number when the config sets a seed."""
-        seed = (self.sampler_cfg or {}).get("seed")
-        if seed is None and getattr(self, "sampler", None) is not None:
+        if self.seed is None:
             return self.sampler
-        return self._build("sampler", self.sampler_cfg, **({} if seed is None else {"seed": seed + number}))
+        return self._build("sampler", self.sampler_cfg, seed=self.seed + number)
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         self.config = config
@@ -161,10 +159,16 @@ class OptunaSearch:
         with self.storage.lock():
             count = len(study.get_trials(deepcopy=False))
             for number in range(count, min(count + self.n_jobs, self.n_trials)):
-                study.sampler = self.sampler_for(number)
+                if self.seed is not None:
+                    study.sampler = self.sampler_for(number)
                 trials.append(study.ask(space))
-                if trials[-1].number != number:  # someone asked without the lock (an older vaelab?)
-                    raise RuntimeError(f"study {self.study_name}: asked for trial {number}, got {trials[-1].number}")
+                if trials[-1].number != number:  # job numbers would not be trial numbers: stop
+                    for trial in trials:
+                        _tell(study, trial, state=TrialState.FAIL)
+                    raise RuntimeError(
+                        f"study {self.study_name}: asked for trial {number}, got {trials[-1].number}: another "
+                        "process adds trials to this study without vaelab's lock"
+                    )
         workers.claim(trials)
         return trials
 
@@ -191,7 +195,10 @@ class OptunaSearch:
             failures.append(err)
         if failures and len(failures) / len(returns) > self.max_failure_rate:
             log.error(
-                "%d of %d trials failed, more than max_failure_rate=%s", len(failures), len(returns), self.max_failure_rate
+                "%d of %d trials failed, more than max_failure_rate=%s",
+                len(failures),
+                len(returns),
+                self.max_failure_rate,
             )
             raise failures[0]
 

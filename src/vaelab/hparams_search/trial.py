@@ -20,12 +20,13 @@ SWEEPER = "hydra_plugins.vaelab_sweepers.OptunaSweeper"
 def current_trial():
     """The optuna.trial.Trial this job runs, or None outside a job of vaelab's Optuna sweeper."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     if not HydraConfig.initialized():
         return None
     hydra = HydraConfig.get()
     sweeper = hydra.sweeper
-    if sweeper.get("_target_") != SWEEPER or hydra.job.get("num") is None:
+    if hydra.mode != RunMode.MULTIRUN or sweeper.get("_target_") != SWEEPER or hydra.job.get("num") is None:
         return None
     import optuna
 

@@ -68,5 +68,5 @@ def ood_test_split(
     datamodule.binarize = binarize
     if binarize != "none":
         # The same fixed-seed draw (and [0, 1] check) as the datamodule's setup applies to a test split.
-        datamodule._binarize_fixed()
+        datamodule.binarize_fixed()
     return datamodule.splits["test"][0]

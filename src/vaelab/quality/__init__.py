@@ -9,7 +9,9 @@ classifier trained on the data set (`feature_net`, vaelab.quality.classifier):
 and, with features="inception" or "both", quality/fid_inception (vaelab.quality.inception:
 needs torch-fidelity and the Inception-v3 weights file).
 All of them depend on the number of samples (FD and FID are biased in N): compare numbers
-computed with the same N and the same reference.
+computed with the same N and the same reference. The reference should be grey-level images, as
+the samples (likelihood means) are: `grey_splits(datamodule, "test")["test"][0]` gives the test
+split without the binarisation of a Bernoulli benchmark.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from pathlib import Path
 import torch
 
 from vaelab.io import make_dir, write_json
-from vaelab.quality.classifier import FeatureNet, TrainSetup, embed, feature_net
+from vaelab.quality.classifier import FeatureNet, TrainSetup, embed, feature_net, grey_splits
 from vaelab.quality.frechet import frechet_distance
 from vaelab.quality.inception import inception_fid
 from vaelab.quality.kid import SUBSET_SIZE, SUBSETS, kernel_distance
 from vaelab.quality.precision_recall import K, precision_recall
 
-__all__ = ["FEATURES", "FeatureNet", "TrainSetup", "feature_net", "report"]
+__all__ = ["FEATURES", "FeatureNet", "TrainSetup", "feature_net", "grey_splits", "report"]
 
 FEATURES = ("classifier", "inception", "both")
 

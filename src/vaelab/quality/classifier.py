@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torchmetrics.functional.classification import multiclass_accuracy
 
 from vaelab.data.base import InMemoryDataModule, Split
 from vaelab.io import make_dir, write_bytes, write_json
@@ -125,12 +126,11 @@ def embed(net: FeatureNet, x: torch.Tensor, batch_size: int = 1000) -> torch.Ten
 
 @torch.no_grad()
 def accuracy(net: FeatureNet, split: Split, batch_size: int = 1000) -> float:
+    """Top-1 accuracy of the net on a labelled split (x (N, C, H, W), y (N,))."""
     x, y = split
     net.eval()
-    correct = sum(
-        int((net(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum()) for i in range(0, len(x), batch_size)
-    )
-    return correct / len(x)
+    logits = torch.cat([net(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])  # (N, num_classes)
+    return float(multiclass_accuracy(logits, y, num_classes=logits.shape[1], average="micro"))
 
 
 @contextlib.contextmanager
@@ -238,15 +238,21 @@ def feature_net(
             # A truncated or foreign file (weights_only refuses pickled code): train afresh over it.
             log.warning("feature net cache %s unusable (%s); training it again", weights, err)
     datamodule.prepare_data()  # a file source may need its train files fetched
-    train_split = grey_splits(datamodule, "fit")["train"]
+    try:
+        train_split = grey_splits(datamodule, "fit")["train"]
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"quality.features=classifier: no feature net for data={datamodule.name} in {cache_dir} yet, and "
+            f"training it needs the train split: {err}"
+        ) from None
     if int(train_split[1].min()) < 0:
         raise ValueError(
             f"quality.features=classifier: data={datamodule.name} has no labels to train the domain classifier on; "
             "use quality.features=inception"
         )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     net = train(shape, train_split, setup)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     acc = accuracy(net, test)
     make_dir(cache_dir, "quality.cache_dir")
     buffer = io.BytesIO()
@@ -257,6 +263,7 @@ def feature_net(
         {
             "test_accuracy": acc,
             "train_seconds": round(seconds, 2),
+            "train_cpu_seconds": round(cpu, 2),
             "num_train": len(train_split[0]),
             "num_test": len(test[0]),
             "setup": key,

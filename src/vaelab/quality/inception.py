@@ -49,7 +49,7 @@ def _how(url: str) -> str:
     )
 
 
-def download(url: str, dest: Path, timeout: float) -> Path:
+def download(url: str, dest: Path, timeout: float, sha256_prefix: str = SHA256_PREFIX) -> Path:
     """Fetch `url` into `dest` (atomically), checking the sha256 prefix; one-line error on any failure."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -60,8 +60,8 @@ def download(url: str, dest: Path, timeout: float) -> Path:
             f"{SETTING}: no Inception-v3 weights here and the download failed ({reason}): {_how(url)}"
         ) from None
     digest = hashlib.sha256(data).hexdigest()
-    if not digest.startswith(SHA256_PREFIX):
-        raise FileNotFoundError(f"{SETTING}: the download of {url} has sha256 {digest[:8]}..., not {SHA256_PREFIX}...")
+    if not digest.startswith(sha256_prefix):
+        raise FileNotFoundError(f"{SETTING}: the download of {url} has sha256 {digest[:8]}..., not {sha256_prefix}...")
     make_dir(dest.parent, "TORCH_HOME")
     write_bytes(dest, data)
     return dest
@@ -98,10 +98,14 @@ def weights_only_loads() -> Iterator[None]:
             os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = old
 
 
-def to_rgb_uint8(x: torch.Tensor) -> torch.Tensor:
-    """(N, 1 or 3, H, W) floats in [0, 1] -> (N, 3, H, W) uint8, as the FID network takes them."""
+def check_images(x: torch.Tensor) -> None:
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f"quality.features=inception needs images (N, 1 or 3, H, W), got {list(x.shape)}")
+
+
+def to_rgb_uint8(x: torch.Tensor) -> torch.Tensor:
+    """(N, 1 or 3, H, W) floats in [0, 1] -> (N, 3, H, W) uint8, as the FID network takes them."""
+    check_images(x)
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).expand(-1, 3, -1, -1)
 
 
@@ -113,6 +117,8 @@ def inception_fid(
     batch_size: int = 50,
 ) -> float:
     """Inception-v3 FID between `samples` and `reference`, images (N, C, H, W) in [0, 1]."""
+    check_images(samples)
+    check_images(reference)
     # Both missing pieces in one line: the package and the weights.
     package = None
     if importlib.util.find_spec("torch_fidelity") is None:
@@ -135,4 +141,4 @@ def inception_fid(
         for real, images in ((True, reference), (False, samples)):
             for i in range(0, len(images), batch_size):
                 fid.update(to_rgb_uint8(images[i : i + batch_size]), real=real)
-    return float(fid.compute())
+    return max(float(fid.compute()), 0.0)  # round-off can make a set against itself -1e-20

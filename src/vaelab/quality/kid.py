@@ -8,7 +8,10 @@ averaged over `subsets` random subsets of `subset_size` examples from each set: 
 them. Unlike the Fréchet distance it is unbiased in the number of samples, and can be slightly
 negative when the sets come from the same distribution.
 
-Subset size: min(`subset_size`, Na, Nb), 1000 by default as in the paper and torchmetrics.
+Subset size: min(`subset_size`, Na, Nb), 1000 by default as in the paper and torchmetrics; with
+fewer examples than that, every subset is a whole set (reordered) and the std is 0. Its scale
+follows the features' (the kernel is cubic in x.y / d): Fashion-MNIST's classifier features give
+KIDs in the hundreds where Inception's give ~0.01-0.1.
 torchmetrics draws the subsets from the global generator; we fork it and seed it, so the
 result depends only on `seed` and the caller's random state is left untouched.
 """

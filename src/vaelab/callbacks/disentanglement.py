@@ -1,0 +1,69 @@
+"""Disentanglement scores of a training run, when its data has ground-truth factors.
+
+MIG (Chen et al., 2018), SAP (Kumar et al., 2018), DCI (Eastwood & Williams, 2018), the
+FactorVAE score (Kim & Mnih, 2018) and the beta-VAE score (Higgins et al., 2017) of the
+posterior mean E_q[z|x], as disentanglement_lib computes them (Locatello et al., 2019, "Challenging
+Common Assumptions in the Unsupervised Learning of Disentangled Representations"); the
+definitions, sizes and seeding are vaelab.metrics.disentanglement's (`evaluate_all`).
+
+The callback logs, on data with a factor source (data=shapes2d, dsprites, colour_objects; on
+other data it does nothing):
+- after testing: the default suite (disentanglement_lib's sizes; `fast_test=True`: the fast one)
+  as `test/<score>` (test/mig, test/sap, test/dci_disentanglement, ..., test/beta_vae_score) and
+  the seconds each metric took as `test/<metric>_seconds`; the scores are of the weights tested
+  (the best checkpoint), and reach metrics.json and the W&B summary with the other test metrics;
+- with `fast_every_n_epochs=N`: the fast suite at the validation of every N-th epoch, as
+  `val/<score>` (also in history.jsonl, so vaelab-compare can draw its curve).
+The factors are drawn from the source's whole grid, as disentanglement_lib draws them, not
+from the run's test split. Every process of a DDP run computes the same scores (same weights,
+same seed): no process waits for another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+
+def factor_source(datamodule: Any) -> Any | None:
+    """The data module's factor source (vaelab.data.factors), set by its setup(); None for data
+    without ground-truth factors."""
+    return getattr(datamodule, "source", None)
+
+
+def scores(model: torch.nn.Module, datamodule: Any, seed: int = 0, fast: bool = False) -> dict[str, float]:
+    """Disentanglement scores of `model` (a VAESystem or its VAE) on the factors of `datamodule`
+    (set up): evaluate_all's {"mig", "sap", "dci_disentanglement", "dci_completeness",
+    "dci_informativeness", "factor_vae_score", "beta_vae_score", "<metric>_seconds", ...};
+    {} when the data has no ground-truth factors. Same model, seed and `fast`: same scores."""
+    source = factor_source(datamodule)
+    if source is None:
+        return {}
+    # Imported here: scikit-learn (DCI's forests) is loaded only by runs on data with factors.
+    from vaelab.metrics.disentanglement import evaluate_all, posterior_mean
+
+    vae = getattr(model, "model", model)  # VAESystem.model is the VAE whose encoder is scored
+    return evaluate_all(posterior_mean(vae), source, seed=seed, fast=fast)
+
+
+class Disentanglement(L.Callback):
+    def __init__(self, fast_every_n_epochs: int | None = None, seed: int = 0, fast_test: bool = False):
+        # Ranges: vaelab.config.schema.DisentanglementCallback.
+        self.fast_every_n_epochs, self.seed, self.fast_test = fast_every_n_epochs, int(seed), bool(fast_test)
+
+    def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, split: str, fast: bool) -> None:
+        values = scores(pl_module, trainer.datamodule, self.seed, fast)
+        # Epoch-level values from an epoch-end hook: Lightning sends them to the loggers and, for
+        # testing, returns them from trainer.test (run.py writes those into metrics.json).
+        pl_module.log_dict({f"{split}/{k}": float(v) for k, v in values.items()}, on_epoch=True)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        n = self.fast_every_n_epochs
+        if n is None or trainer.sanity_checking or (trainer.current_epoch + 1) % n:
+            return
+        self._log(trainer, pl_module, "val", fast=True)
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._log(trainer, pl_module, "test", fast=self.fast_test)

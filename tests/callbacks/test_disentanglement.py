@@ -1,0 +1,123 @@
+"""The Disentanglement callback: scores of the tested weights in metrics.json (and val/ curves in
+history.jsonl) on data with ground-truth factors, nothing on data without; and the grid of
+experiment=disentanglement_study that feeds it.
+
+The metrics themselves are checked against hand-made representations in tests/metrics; here
+only where their values go. Their fast sizes (1,000 points, about a minute of rendering and
+encoding on a CPU) are cut to a few hundred observations so a run takes seconds: the same code
+on fewer points.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from tests.conftest import CONF, compose_config
+from tests.helpers.models import _mlp_system
+from vaelab.callbacks.disentanglement import scores
+from vaelab.checkpoint import load_model
+from vaelab.config import schema, targets
+from vaelab.data.shapes2d import Shapes2DSource
+from vaelab.metrics import disentanglement
+from vaelab.metrics.disentanglement import (
+    SCORE_KEYS,
+    compute_beta_vae,
+    compute_mig,
+    compute_sap,
+    posterior_mean,
+)
+from vaelab.run import train
+
+TIMED = ("mig", "sap", "dci", "factor_vae", "beta_vae")
+SMALL_SIZES = {
+    "mig": {"num_train": 100},
+    "sap": {"num_train": 100, "num_test": 50},
+    "dci": {"num_train": 100, "num_test": 50},
+    "factor_vae": {"num_variance_estimate": 100, "num_train": 10, "num_eval": 5, "batch_size": 16},
+    "beta_vae": {"num_train": 10, "num_eval": 5, "batch_size": 16},
+}
+SHAPES = (
+    "data=shapes2d",
+    "data.resolution=32",
+    "data.train_size=192",
+    "data.val_size=64",
+    "data.test_size=64",
+    "data.batch_size=64",
+    "data.eval_batch_size=64",
+    "model.encoder.hidden=[64]",
+    "callbacks.images=null",
+    "callbacks.disentanglement.fast_every_n_epochs=1",
+    "callbacks.disentanglement.fast_test=true",
+)
+
+
+@pytest.fixture
+def small_suite(monkeypatch):
+    monkeypatch.setattr(disentanglement, "FAST_SIZES", SMALL_SIZES)
+
+
+def test_scores_of_the_tested_weights_reach_metrics_json(cfg_factory, small_suite):
+    cfg = cfg_factory(*SHAPES)
+    metrics = train(cfg)
+    out = Path(cfg.paths.output_dir)
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    for split in ("val", "test"):
+        for key in SCORE_KEYS:
+            assert 0.0 <= metrics[f"{split}/{key}"] <= 1.0, key
+    for metric in TIMED:
+        assert 0.0 < metrics[f"test/{metric}_seconds"] < 60.0
+    (row,) = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert all(0.0 <= row[f"val/{key}"] <= 1.0 for key in SCORE_KEYS)
+
+    # Recomputed from the best checkpoint, the weights trainer.test scored, with each metric's own
+    # generator as evaluate_all seeds it: the same values (logged as float32). (DCI's forests,
+    # the slow part of a small suite, are left out.)
+    system, stored, _ = load_model(metrics["best_checkpoint"])
+    source = Shapes2DSource(stored.data.resolution)
+    code = posterior_mean(system.model)
+    again = {
+        "mig": compute_mig(code, source, np.random.default_rng(0), **SMALL_SIZES["mig"])["mig"],
+        "sap": compute_sap(code, source, np.random.default_rng(0), **SMALL_SIZES["sap"])["sap"],
+        "beta_vae_score": compute_beta_vae(code, source, np.random.default_rng(0), **SMALL_SIZES["beta_vae"])[
+            "beta_vae_score"
+        ],
+    }
+    for key, value in again.items():
+        assert math.isclose(metrics[f"test/{key}"], value, rel_tol=1e-6, abs_tol=1e-7), key
+
+
+def test_data_without_factors_gets_no_scores(cfg_factory):
+    cfg = cfg_factory("callbacks.disentanglement.fast_every_n_epochs=1", "callbacks.images=null")
+    metrics = train(cfg)
+    names = {key.rpartition("/")[2] for key in metrics}
+    assert "elbo" in names and not names & {*SCORE_KEYS, *(f"{m}_seconds" for m in TIMED)}
+    digits = targets.instantiate(cfg.data, path="data")
+    digits.setup("test")
+    assert scores(_mlp_system(), digits) == {}  # what vaelab-eval gets for such data
+
+
+def test_the_study_grid_composes_for_every_objective_and_strength(tmp_path):
+    """Every conf/study file validates, its objective's knob at the strength of each level; the
+    experiment's sweep is the grid study x study.level x seed, also under the SLURM launcher."""
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        hydra = compose("train", ["experiment=disentanglement_study", "hydra/launcher=slurm"], return_hydra_config=True)
+    assert hydra.hydra.launcher._target_.endswith("SlurmLauncher")
+    params = hydra.hydra.sweeper.params
+    assert set(params) == {"study", "study.level", "seed"}
+    knobs = {"elbo": "beta", "beta_tcvae": "beta", "factor_vae": "gamma", "dip_vae": "lambda_od"}
+    assert set(params["study"].split(",")) <= set(knobs) == {p.stem for p in (CONF / "study").glob("*.yaml")}
+    for study, knob in knobs.items():
+        cfg = compose_config(tmp_path, "experiment=disentanglement_study", f"study={study}")
+        tree = schema.validate(cfg)
+        assert tree["objective"]["_target_"].rsplit(".", 1)[1].lower() == study.replace("_", "")
+        assert tree["data"]["_target_"] == "vaelab.data.Shapes2D" and tree["study"]["level"] == "mid"
+        assert set(params["study.level"].split(",")) <= set(tree["study"]["strengths"])
+        for level, strength in tree["study"]["strengths"].items():
+            cfg.study.level = level  # as the sweep's override sets it
+            assert cfg.objective[knob] == cfg.model.objective[knob] == strength

@@ -1,0 +1,72 @@
+"""DCI (Eastwood & Williams, 2018): D and C of importance matrices in closed form, and the
+scores of hand-made representations with the tree ensembles that estimate the importances.
+
+Closed forms (base-F entropy for D, base-L for C), as disentanglement_lib's tests:
+diagonal R -> D = C = 1; each factor in two latents (R stacked on itself, L = 2F) -> D = 1,
+C = 1 - log 2 / log L; each latent about two factors (F = 2L) -> D = 1 - log 2 / log F, C = 1;
+R = 0 -> 0. A random R is checked against a direct numpy evaluation of eq. 2-3.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.helpers.factor_sources import FactorsAsImages, duplicated, identity, noise, rotated
+from vaelab.metrics.disentanglement.dci import completeness, compute_dci, disentanglement
+
+SIZES = (3, 4, 5, 6)
+
+
+def test_closed_form_importance_matrices():
+    diag = np.diag([5.0, 2.0, 1.0, 3.0, 0.5])
+    assert disentanglement(diag) == pytest.approx(1.0) and completeness(diag) == pytest.approx(1.0)
+    stacked = np.vstack([diag, diag])  # L = 10 latents, each factor in two of them
+    assert disentanglement(stacked) == pytest.approx(1.0)
+    assert completeness(stacked) == pytest.approx(1 - np.log(2) / np.log(10))
+    wide = np.hstack([diag, diag])  # F = 10 factors, each latent about two of them
+    assert disentanglement(wide) == pytest.approx(1 - np.log(2) / np.log(10))
+    assert completeness(wide) == pytest.approx(1.0)
+    empty_code = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # an unused latent weighs nothing
+    assert disentanglement(empty_code) == pytest.approx(1.0) and completeness(empty_code) == pytest.approx(1.0)
+    assert disentanglement(np.zeros((4, 3))) == 0.0 and completeness(np.zeros((4, 3))) == 0.0
+
+
+def test_random_importances_match_a_direct_evaluation():
+    r = np.random.default_rng(0).gamma(0.5, size=(6, 4))
+    p = r / r.sum(axis=1, keepdims=True)
+    d_j = 1 + np.sum(p * np.log(p), axis=1) / np.log(4)
+    q = r / r.sum(axis=0, keepdims=True)
+    c_k = 1 + np.sum(q * np.log(q), axis=0) / np.log(6)
+    assert disentanglement(r) == pytest.approx(np.sum(r.sum(1) / r.sum() * d_j), rel=1e-12)
+    assert completeness(r) == pytest.approx(np.sum(r.sum(0) / r.sum() * c_k), rel=1e-12)
+
+
+def _dci(fn, estimator="forest", seed=0, n=1000):
+    return compute_dci(
+        fn, FactorsAsImages(SIZES), np.random.default_rng(seed), num_train=n, num_test=500, estimator=estimator
+    )
+
+
+@pytest.mark.parametrize("estimator", ["forest", "gbt"])
+def test_factors_themselves_are_disentangled_complete_and_informative(estimator):
+    out = _dci(identity, estimator, n=500 if estimator == "gbt" else 1000)
+    assert out["disentanglement"] > 0.9 and out["completeness"] > 0.9
+    assert out["informativeness"] == 1.0
+
+
+def test_duplicates_stay_informative_but_incomplete_and_rotations_are_less_disentangled():
+    base, dup, rot = _dci(identity), _dci(duplicated), _dci(rotated)
+    assert dup["informativeness"] == 1.0 and dup["disentanglement"] > 0.9
+    assert dup["completeness"] == pytest.approx(1 - np.log(2) / np.log(8), abs=0.1)
+    assert rot["disentanglement"] < base["disentanglement"] - 0.1
+
+
+def test_random_codes_score_near_zero_and_the_same_seed_gives_the_same_scores():
+    out = _dci(noise())
+    assert out["disentanglement"] < 0.1 and out["completeness"] < 0.1
+    assert out["informativeness"] < 0.3  # chance: mean 1/K_k = 0.24
+    a, b = _dci(rotated, seed=7), _dci(rotated, seed=7)
+    np.testing.assert_array_equal(a["importance"], b["importance"])
+    with pytest.raises(ValueError, match="estimator='lasso': one of forest, gbt is allowed"):
+        _dci(identity, "lasso")
