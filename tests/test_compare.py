@@ -7,15 +7,19 @@ The layout is the one a run leaves (README, "What a run leaves"): `.hydra/overri
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from scipy import stats
 
 from tests.conftest import fill
-from vaelab.compare import choose_curve, find_runs, iso_elbo_levels, main, plane_points, read_run
+from vaelab.compare import DISENTANGLEMENT, choose_curve, find_runs, iso_elbo_levels, main, plane_points, read_run
+from vaelab.compare_study import plot_study, rank_correlation, regularisation, strength_curves
 
 
 def write_run(run: Path, overrides, metrics=None, status=None, history=None) -> Path:
@@ -254,3 +258,98 @@ def test_an_unknown_curve_is_one_line_and_writes_nothing(plane_sweep, capsys):
     )
     assert not (plane_sweep / "comparison").exists()
     assert main([str(plane_sweep), "--curve", "val/nll"]) == 0
+
+
+# ------------------------------------------------- disentanglement study plots (vaelab.compare_study)
+
+# (objective override, strength knob, strength): the study's grid; two seeds each.
+STUDY = [("elbo", "beta", 1.0), ("elbo", "beta", 4.0), ("beta_tcvae", "beta", 1.0), ("beta_tcvae", "beta", 6.0)]
+
+
+def study_scores(rng: np.random.Generator) -> dict[str, float]:
+    """Scores of one run: random, with ties (FactorVAE's votes: a few values), and one score the
+    same in every run (no ranks: n/a in the correlation)."""
+    scores = {f"test/{s}": float(rng.uniform()) for s in DISENTANGLEMENT}
+    scores["test/factor_vae_score"] = float(rng.integers(3)) / 2
+    scores["test/dci_informativeness"] = 0.75
+    return scores | {"test/nll": 80.0, "test/mig_seconds": 1.5}
+
+
+@pytest.fixture
+def study_sweep(tmp_path) -> Path:
+    """8 runs of ELBO and beta-TCVAE found from their overrides, 2 FactorVAE runs whose strength
+    only their resolved config.yaml says (as a study.level override leaves it), a DIP-VAE-II run,
+    an IWAE run (no strength) and a broken run (empty status.json) that has scores."""
+    rng = np.random.default_rng(11)
+    sweep, n = tmp_path / "study", 0
+    for objective, knob, strength in STUDY:
+        for seed in (0, 1):
+            overrides = [f"objective={objective}", f"objective.{knob}={strength}", f"seed={seed}"]
+            write_run(sweep / str(n), overrides, study_scores(rng), {"state": "finished"})
+            n += 1
+    configs = [
+        {"_target_": "vaelab.objectives.FactorVAE", "gamma": 35.0, "latent_dim": 10},
+        {"_target_": "vaelab.objectives.FactorVAE", "gamma": 35.0, "latent_dim": 10},
+        {"_target_": "vaelab.objectives.DIPVAE", "variant": "ii", "lambda_od": 5.0, "lambda_d": 5.0},
+        {"_target_": "vaelab.objectives.IWAE", "num_samples": 5},
+    ]
+    for seed, objective in enumerate(configs):
+        run = write_run(sweep / str(n), ["study.level=mid", f"seed={seed}"], study_scores(rng), {"state": "finished"})
+        (run / "config.yaml").write_text(yaml.safe_dump({"objective": objective, "seed": seed}))
+        n += 1
+    write_run(sweep / str(n), ["objective=elbo", "objective.beta=4.0"], study_scores(rng), "")
+    return sweep
+
+
+def test_study_scores_are_columns_and_plots(study_sweep, plane_sweep):
+    assert main([str(study_sweep), "--metric", "test/mig", "--mode", "max"]) == 0
+    out = study_sweep / "comparison"
+    with (out / "comparison.csv").open() as f:
+        header, *rows = list(csv.reader(f))
+    scores = [f"test/{s}" for s in DISENTANGLEMENT]
+    assert header[header.index("test/mig") :][: len(scores) + 1] == ["test/mig", "test/nll", *scores[1:]]
+    finished = [float(r[header.index("test/mig")]) for r in rows if r[1] == "finished"]
+    assert finished == sorted(finished, reverse=True) and len(finished) == 12
+    for name in ("disentanglement_vs_strength.png", "rank_correlation.png"):
+        assert (out / name).stat().st_size > 5000
+    # Runs without scores get neither plot.
+    assert plot_study(find_runs([plane_sweep]), "test", plane_sweep) == []
+    assert not list(plane_sweep.glob("*.png"))
+
+
+def test_each_run_is_placed_at_its_objective_and_strength(study_sweep):
+    runs = {r["dir"].name: r for r in find_runs([study_sweep])}
+    assert regularisation(runs["0"]) == ("elbo", "beta", 1.0) and regularisation(runs["7"]) == (
+        "beta_tcvae",
+        "beta",
+        6.0,
+    )
+    assert regularisation(runs["8"]) == ("factor_vae", "gamma", 35.0)  # from config.yaml
+    assert regularisation(runs["10"]) == ("dip_vae_ii", "lambda_od", 5.0) and regularisation(runs["11"]) is None
+    curves = strength_curves(list(runs.values()), "test/sap")
+    expected = {}
+    for n, (objective, knob, strength) in enumerate(np.repeat(np.array(STUDY, dtype=object), 2, axis=0)):
+        expected.setdefault(f"{objective} ({knob})", {}).setdefault(strength, []).append(
+            runs[str(n)]["metrics"]["test/sap"]
+        )
+    expected["factor_vae (gamma)"] = {35.0: [runs[str(n)]["metrics"]["test/sap"] for n in (8, 9)]}
+    expected["dip_vae_ii (lambda_od)"] = {5.0: [runs["10"]["metrics"]["test/sap"]]}
+    assert curves == expected  # the broken run 12 is in no curve
+
+
+def test_rank_correlation_is_scipys_spearman_over_the_complete_runs(study_sweep):
+    runs = find_runs([study_sweep])
+    names, rho, n = rank_correlation(runs)
+    assert names == [f"test/{s}" for s in DISENTANGLEMENT] and n == 12  # not the broken run
+    table = np.array([[r["metrics"][k] for k in names] for r in runs if r["state"] != "broken"])
+    expected = np.full((len(names), len(names)), np.nan)
+    for i, j in itertools.product(range(len(names)), repeat=2):
+        if table[:, i].std() > 0 and table[:, j].std() > 0:
+            expected[i, j] = stats.spearmanr(table[:, i], table[:, j]).statistic
+    np.testing.assert_allclose(rho, expected, rtol=1e-12, equal_nan=True)
+    # And Spearman's definition: the Pearson correlation of the ranks (ties at their mean rank).
+    ranks = stats.rankdata(table, axis=0)
+    i, j = names.index("test/mig"), names.index("test/factor_vae_score")
+    assert math.isclose(rho[i, j], np.corrcoef(ranks[:, i], ranks[:, j])[0, 1], rel_tol=1e-12)
+    assert np.isnan(rho[names.index("test/dci_informativeness")]).all()
+    assert rank_correlation(runs[:2]) is None  # two runs have no rank correlation to show

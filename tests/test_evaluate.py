@@ -243,3 +243,16 @@ def test_ood_of_a_set_against_itself_is_chance_and_bad_sets_are_refused_first(tr
         line = eval_error(bad, capsys, f"ckpt_path={ckpt}", *argv)
         assert all(w in line for w in words), line
         assert not (bad / "metrics.json").exists()  # refused before any work
+
+
+def test_quality_of_prior_samples_in_the_cached_classifier_space(trained, tmp_path):
+    ckpt, _ = trained
+    out = tmp_path / "quality"
+    argv = [f"ckpt_path={ckpt}", "quality.features=classifier", "quality.num_samples=150", "pictures=false"]
+    metrics = run_eval(out, *argv, "eval.num_samples=2", f"quality.cache_dir={tmp_path / 'nets'}")
+    assert metrics["quality/classifier_test_accuracy"] > 0.8  # 8x8 digits: the feature net is a real classifier
+    assert 0 < metrics["quality/fd_classifier"] < float("inf")
+    assert 0 <= metrics["quality/precision"] <= 1 and 0 <= metrics["quality/recall"] <= 1
+    assert json.loads((out / "quality.json").read_text())["quality/fd_classifier"] == metrics["quality/fd_classifier"]
+    (net,) = (tmp_path / "nets").glob("*.pt")  # trained once, cached for the next evaluation
+    assert torch.load(net, weights_only=True)

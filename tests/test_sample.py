@@ -4,6 +4,7 @@ the chosen temperature, rebuilt here independently."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,19 @@ def test_bad_settings_are_one_line(tmp_path, capsys):
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert line.startswith("error: ") and message in line, (args, line)
     assert not (tmp_path / "out").exists()
+
+
+def test_sample_quality_of_the_drawn_samples_against_the_test_split(tmp_path):
+    out = tmp_path / "samples"
+    written = run_sample(out, "n=120", "quality.features=classifier", f"quality.cache_dir={tmp_path / 'nets'}")
+    assert out / "quality.json" in written
+    metrics = json.loads((out / "quality.json").read_text())
+    assert 0 < metrics["quality/fd_classifier"] < float("inf") and 0 <= metrics["quality/recall"] <= 1
+
+
+def test_an_unknown_quality_feature_space_is_one_line(tmp_path, capsys):
+    capsys.readouterr()
+    assert exit_code(lambda: run_sample(tmp_path / "s", "quality.features=fid")) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "quality.features" in line and "fid" in line and "classifier" in line
+    assert not (tmp_path / "s").exists()

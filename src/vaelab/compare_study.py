@@ -89,7 +89,7 @@ def rank_correlation(runs: list[dict[str, Any]], split: str = "test") -> tuple[l
     run has no ranks to correlate: its row and column are NaN."""
     names = scores_found(runs, split)
     table = [[_number(r["metrics"].get(k)) for k in names] for r in runs if r["state"] != "broken"]
-    table = np.array([row for row in table if None not in row], dtype=np.float64).reshape(-1, len(names))
+    table = np.array([row for row in table if None not in row], dtype=np.float64)  # (runs, scores)
     if len(names) < 2 or len(table) < 3:
         return None
     from scipy.stats import spearmanr

@@ -93,12 +93,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         metrics.update({"ckpt_path": str(Path(ckpt_path).resolve()), "split": split, "eval.num_samples": k})
         if settings["ood"]:
             metrics.update(ood_report(model, ckpt_cfg, datamodule, ood_sets, settings, out))
-        if settings["quality"]:
-            # TODO(quality): FD/KID/precision/recall of the model's samples against this split (issue 12);
-            # returns {"quality/<name>": float, ...}.
-            from vaelab import quality
-
-            metrics.update(quality.report(model, ckpt_cfg, datamodule, split, out, loggers))
+        if settings["quality"]["features"] != "none":
+            metrics.update(quality_report(model, ckpt_cfg, datamodule, split, settings["quality"], out))
         write_json(out / "metrics.json", metrics)
         log_to(loggers, ckpt_cfg, metrics, split, out)
     except BaseException:
@@ -138,6 +134,19 @@ def ood_report(model, ckpt_cfg, datamodule, ood_sets: dict[str, DictConfig], set
         seed=int(ckpt_cfg.seed),
         typicality_batch=settings["ood_typicality_batch"],
     )
+
+
+def quality_report(model, ckpt_cfg: DictConfig, datamodule, split: str, settings, out: Path) -> dict[str, float]:
+    """vaelab.quality's numbers of prior samples (as many as the split has, or quality.num_samples)."""
+    import torch
+
+    from vaelab.quality.apps import score_samples
+
+    n = settings["num_samples"] or len(datamodule.splits[split][0])
+    with torch.random.fork_rng():
+        torch.manual_seed(settings["seed"])
+        samples = model.model.sample(n)  # (n, *data_shape): decoded means of z ~ p(z)
+    return score_samples(samples, datamodule, split, settings, Path(ckpt_cfg.paths.data_dir) / "feature_nets", out)
 
 
 def log_to(loggers: list[Any], ckpt_cfg: DictConfig, metrics: dict[str, Any], split: str, out: Path) -> None:

@@ -63,6 +63,14 @@ def sample(cfg: DictConfig) -> list[Path]:
             written.append(out / "samples.npy")
             if model.is_image:
                 written += pictures.save({"samples": pictures.sample_grid(x.cpu())}, out)
+            if settings["quality"]["features"] != "none":
+                from vaelab.quality.apps import score_samples
+
+                test = targets.instantiate(ckpt_cfg.data, path="data")
+                cache = Path(ckpt_cfg.paths.data_dir) / "feature_nets"
+                metrics = score_samples(x, test, "test", settings["quality"], cache, out)
+                print("\n".join(f"{key}  {value:.4f}" for key, value in sorted(metrics.items())))
+                written.append(out / "quality.json")
         else:
             pairs, steps = settings["pairs"], settings["steps"]
             datamodule = targets.instantiate(ckpt_cfg.data, path="data")

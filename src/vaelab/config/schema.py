@@ -435,6 +435,19 @@ class EvalAppEval(Section):
     min_active_share: Share | None
 
 
+class Quality(Section):
+    """conf/quality: sample-quality numbers in vaelab-eval and vaelab-sample."""
+
+    features: Literal["none", "classifier", "inception", "both"]
+    num_samples: Annotated[int, Strict(), Field(ge=4)] | None
+    cache_dir: str | None
+    inception_weights: str | None
+    k: PosInt
+    kid_subsets: PosInt
+    kid_subset_size: Annotated[int, Strict(), Field(ge=2)]
+    seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
+
+
 class EvalApp(Section):
     """conf/eval.yaml: what vaelab-eval sets beside the checkpoint's config."""
 
@@ -447,7 +460,7 @@ class EvalApp(Section):
     ood_resize: Bool
     ood_typicality_batch: PosInt
     ood_data_dirs: dict[str, str]
-    quality: Bool
+    quality: Quality
 
 
 class PriorSampler(Component):
@@ -474,6 +487,7 @@ class SampleApp(Section):
     pairs: PosInt
     steps: PosInt
     sampler: Sampler
+    quality: Quality
 
 
 class Paths(Section):

@@ -8,6 +8,9 @@ to the point's k-th nearest neighbour within its own set (k = 3 as in the paper)
     recall    = mean over real phi_r of f(phi_r, Phi_gen)                               (eq. 3)
 Precision: how much of what the model generates looks real; recall: how much of the real data
 the model covers. A model that repeats one mode well has high precision and low recall.
+The balls of real outliers are wide, so precision is lenient: uniform noise scored 0.34 against
+5000 Fashion-MNIST test images in the classifier's feature space (recall 0.0; two halves of
+the test split 0.87 / 0.88). Read precision next to recall and FD, not alone.
 
 Distances by torch.cdist in float64, `chunk` rows at a time: memory is chunk x N distances
 (1024 x 10000 x 8 bytes = 80 MB), whatever N. The generated-to-real distance matrix is
