@@ -98,11 +98,13 @@ def postgres_server():
 
 
 @pytest.fixture
-def postgres_url(postgres_server, request):
+def postgres_url(postgres_server):
     """postgresql://... of a new, empty database of its own on the session's PostgreSQL server."""
+    import uuid
+
     from tests.helpers.postgres import create_database
 
-    return create_database(postgres_server, "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:55])
+    return create_database(postgres_server, f"test_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

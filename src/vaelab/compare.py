@@ -20,7 +20,11 @@ SWEEP_DIR/comparison):
 - val_curves.png: one validation curve of every run (from its history.jsonl), overlaid:
   --curve, else the val/ metric the sweep optimised (an Optuna study's, or `optimized_metric`
   when the command set it), else val/elbo, which every objective logs alike (val/loss holds
-  beta * KL and the objective's own terms, so it is not comparable across them).
+  beta * KL and the objective's own terms, so it is not comparable across them);
+- when the runs have disentanglement scores (data with ground-truth factors): the scores as
+  `<split>/mig` ... columns (selectable with --metric, --mode max), and the plots of a
+  disentanglement study, disentanglement_vs_strength.png and rank_correlation.png
+  (vaelab.compare_study).
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -89,15 +88,13 @@ def test_the_password_stays_out_of_messages_and_postgresql_means_psycopg_3():
     assert storage.sqlalchemy_url.startswith("postgresql+psycopg://alice:s3cret@")
 
 
-def test_an_unreachable_database_is_one_line(postgres_server):
+def test_an_unreachable_database_is_one_line():
+    from tests.helpers.postgres import free_port
     from vaelab.hparams_search.sweeper import OptunaSearch
 
-    port = int(postgres_server.rsplit(":", 1)[1].split("/")[0])
-    url = f"postgresql://postgres@127.0.0.1:{port}/no_such_db"
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/studies"  # no server listens there
     search = OptunaSearch(url, "s", "minimize", 1, 1, 1.0, 60, None, None, None, None)
-    started = time.monotonic()
-    with pytest.raises(
-        ValueError, match=r"hydra.sweeper.storage=postgresql://postgres@127.0.0.1:\d+/no_such_db: cannot"
-    ):
+    with pytest.raises(ValueError) as refused:
         search.open_study()
-    assert time.monotonic() - started < 30
+    assert str(refused.value).startswith(f"hydra.sweeper.storage={url}: cannot open it (connection")
+    assert "\n" not in str(refused.value)

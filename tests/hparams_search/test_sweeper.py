@@ -1,6 +1,6 @@
-"""vaelab's Optuna sweeper end to end, with `python train.py -m hparams_search=optuna` on the
-8x8 digits: a study that prunes a hopeless trial and resumes, and two workers sharing a study in
-PostgreSQL (two workers on a journal file: tests/hparams_search/test_storages.py)."""
+"""vaelab's Optuna sweeper: its settings, its seeding, and end to end (`python train.py -m
+hparams_search=optuna` on the 8x8 digits) two workers sharing a study in PostgreSQL, which then
+resumes and prunes a hopeless trial (two workers on a journal file: test_storages.py)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def search(tmp_path: Path, **settings):
     from vaelab.hparams_search.sweeper import OptunaSearch
 
     defaults = dict(
-        storage=f"journal://{tmp_path}/study.log",
+        storage=f"sqlite:///{tmp_path}/optuna.db",
         study_name="s",
         direction="minimize",
         n_trials=4,
@@ -86,7 +86,7 @@ def test_a_bad_sweeper_setting_is_one_line_before_any_trial(tmp_path, settings, 
     with pytest.raises(ValueError) as refused:
         search(tmp_path, **settings)
     assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
-    assert not (tmp_path / "study.log").exists()
+    assert not (tmp_path / "optuna.db").exists()
 
 
 def test_trial_n_is_proposed_by_a_sampler_seeded_seed_plus_n_and_a_study_keeps_its_direction(tmp_path):
@@ -100,7 +100,7 @@ def test_trial_n_is_proposed_by_a_sampler_seeded_seed_plus_n_and_a_study_keeps_i
         assert x == alone.ask(space).params["x"]
     assert len(set(asked)) == 2
     with pytest.raises(
-        ValueError, match="hydra.sweeper.direction=maximize: study s in journal://.* was made to minimize"
+        ValueError, match="hydra.sweeper.direction=maximize: study s in sqlite:///.* was made to minimize"
     ):
         search(tmp_path, direction="maximize").open_study()
 
@@ -110,70 +110,60 @@ def history(trial_dir: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_a_hopeless_trial_is_pruned_and_the_study_resumes(tmp_path):
-    """Two trials at lr 3e-3 complete; the same study, one trial more at lr 1e-7 (which cannot
-    learn in 2 epochs) is pruned by the median rule at its first validation."""
+def test_two_workers_share_a_postgresql_study_then_it_resumes_and_prunes_a_hopeless_trial(postgres_url, tmp_path):
+    """Two `train.py -m hparams_search=optuna` processes at once on one study in PostgreSQL make
+    exactly n_trials = 4 trials, each number once, each in its own run directory, reported to by
+    its own job. The same study again with one trial more at lr 1e-7 (which cannot learn in 2
+    epochs): the median rule prunes it at its first validation."""
     study_dir = tmp_path / "optuna" / "vae_search"
-    median = [
+    common = [
         "trainer.max_epochs=2",
-        "hydra.sweeper.pruner.n_startup_trials=2",
+        f"hydra.sweeper.storage={postgres_url}",
+        # No pruning among the first 4 (all learn); the 5th is judged from its first validation on.
+        "hydra.sweeper.pruner.n_startup_trials=4",
         "hydra.sweeper.pruner.n_warmup_steps=0",
     ]
-    out = sweep(tmp_path, *median, "optimizer.lr=3e-3", "hydra.sweeper.n_trials=2")
-    assert "New study vae_search" in out and "Study vae_search: 2 complete" in out, out[-3000:]
-    out = sweep(tmp_path, *median, "optimizer.lr=1e-7", "hydra.sweeper.n_trials=3", "logger=wandb")
-    assert "Resuming study vae_search: 2 of 3 trials done, 1 to go" in out, out[-3000:]
-    assert sorted(p.name for p in study_dir.glob("trial_*")) == ["trial_0", "trial_1", "trial_2"]
-
-    study = optuna.load_study(study_name="vae_search", storage=Storage(f"sqlite:///{study_dir}/optuna.db").open())
+    workers = [
+        sweep(tmp_path, *common, "hydra.sweeper.n_trials=4", "optimizer.lr=tag(log, interval(1e-3, 3e-3))", wait=False)
+        for _ in range(2)
+    ]
+    outs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+    study = optuna.load_study(study_name="vae_search", storage=Storage(postgres_url).open())
     trials = study.get_trials()
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
-    # Each trial reported its val/nll after every validation: the values its history.jsonl holds.
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3] and {t.state for t in trials} == {TrialState.COMPLETE}
+    assert sorted(p.name for p in study_dir.glob("trial_*")) == ["trial_0", "trial_1", "trial_2", "trial_3"]
     for t in trials:
-        rows = history(study_dir / f"trial_{t.number}")
+        run = study_dir / f"trial_{t.number}"
+        assert yaml.safe_load((run / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["num"] == t.number
+        assert f"optimizer.lr={t.params['optimizer.lr']}" in yaml.safe_load(
+            (run / ".hydra" / "overrides.yaml").read_text()
+        )
+        assert json.loads((run / "status.json").read_text())["state"] == "finished"
+        rows = history(run)  # one run wrote there, once, and reported each validation to its own trial
         assert t.intermediate_values == pytest.approx({k + 1: row["val/nll"] for k, row in enumerate(rows)}, rel=1e-6)
-    # The median rule, computed independently: pruned at step 1 because its value there is worse
-    # than the median of the completed trials' values at step 1; so before its last epoch.
-    hopeless = trials[2]
-    assert list(hopeless.intermediate_values) == [1]
-    assert hopeless.intermediate_values[1] > np.median([t.intermediate_values[1] for t in trials[:2]])
+        assert t.value == pytest.approx(json.loads((run / "metrics.json").read_text())["val/nll"], rel=1e-6)
 
-    status = json.loads((study_dir / "trial_2" / "status.json").read_text())
-    assert status["state"] == "pruned" and "trial 2 pruned by MedianPruner at validation 1" in status["reason"]
-    assert not (study_dir / "trial_2" / "metrics.json").exists()
+    out = sweep(tmp_path, *common, "hydra.sweeper.n_trials=5", "optimizer.lr=1e-7", "logger=wandb")
+    assert "Resuming study vae_search: 4 of 5 trials done, 1 to go" in out, out[-3000:]
+    hopeless = study.trials[4]
+    assert hopeless.state == TrialState.PRUNED
+    # The median rule, computed independently: pruned at step 1, before its last epoch, because
+    # its value there is worse than the median of the completed trials' values at step 1.
+    assert hopeless.intermediate_values == pytest.approx({1: history(study_dir / "trial_4")[0]["val/nll"]}, rel=1e-6)
+    assert hopeless.intermediate_values[1] > np.median([t.intermediate_values[1] for t in trials])
+    status = json.loads((study_dir / "trial_4" / "status.json").read_text())
+    assert status["state"] == "pruned" and "trial 4 pruned by MedianPruner at validation 1" in status["reason"]
+    assert not (study_dir / "trial_4" / "metrics.json").exists()
     # Its W&B run ended (finished, exit code 0) with "pruned" as the summary's state.
-    (offline,) = (study_dir / "trial_2" / "wandb").glob("offline-run-*")
+    (offline,) = (study_dir / "trial_4" / "wandb").glob("offline-run-*")
     wandb = [Path(sys.executable).parent / "wandb", "leet", "inspect", "--summary", "--json", str(offline)]
     record = json.loads(subprocess.run(wandb, capture_output=True, text=True, timeout=120).stdout)
     assert record["summary"]["state"] == "pruned" and record["exit_code"] == 0
 
     results = yaml.safe_load((study_dir / "optimization_results.yaml").read_text())
-    values = [json.loads((study_dir / f"trial_{n}" / "metrics.json").read_text())["val/nll"] for n in (0, 1)]
-    assert results["states"] == {"complete": 2, "pruned": 1} and results["best_value"] == pytest.approx(min(values))
+    assert results["states"] == {"complete": 4, "pruned": 1}
+    assert results["best_value"] == pytest.approx(min(t.value for t in trials))
     # vaelab-compare (what the end of a sweep writes too) lists it as pruned, and why.
     table = (compare([str(study_dir)], metric="val/nll", split="val") / "comparison.md").read_text()
-    assert "| pruned |" in table and "Pruned runs:" in table and "trial 2 pruned by MedianPruner" in table
-
-
-@pytest.mark.slow
-def test_two_workers_share_one_postgresql_study(postgres_url, tmp_path):
-    """Two `train.py -m hparams_search=optuna` processes at once on one study: together exactly
-    n_trials trials, numbered once each, each in its own run directory, reported to by its own job."""
-    args = ["trainer.max_epochs=1", "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={postgres_url}"]
-    workers = [sweep(tmp_path, *args, wait=False) for _ in range(2)]
-    outs = [w.communicate(timeout=600)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
-
-    trials = optuna.load_study(study_name="vae_search", storage=Storage(postgres_url).open()).get_trials()
-    assert sorted(t.number for t in trials) == [0, 1, 2, 3] and {t.state for t in trials} == {TrialState.COMPLETE}
-    study_dir = tmp_path / "optuna" / "vae_search"
-    assert sorted(p.name for p in study_dir.glob("trial_*")) == ["trial_0", "trial_1", "trial_2", "trial_3"]
-    for t in trials:
-        run = study_dir / f"trial_{t.number}"
-        assert yaml.safe_load((run / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["num"] == t.number
-        overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())
-        assert f"optimizer.lr={t.params['optimizer.lr']}" in overrides
-        assert json.loads((run / "status.json").read_text())["state"] == "finished"
-        assert len(history(run)) == 1  # one run wrote there, once
-        assert t.value == pytest.approx(json.loads((run / "metrics.json").read_text())["val/nll"], rel=1e-6)
-        assert t.intermediate_values == pytest.approx({1: history(run)[0]["val/nll"]}, rel=1e-6)
+    assert "| pruned |" in table and "Pruned runs:" in table and "trial 4 pruned by MedianPruner" in table

@@ -61,7 +61,7 @@ def evaluate_all(
     *,
     seed: int = 0,
     fast: bool = False,
-    dci_estimator: str = "forest",
+    dci_estimator: str = "extra_trees",
     batch_size: int = BATCH_SIZE,
 ) -> dict[str, float]:
     """All five metrics: {SCORE_KEYS..., "mig_seconds", "sap_seconds", "dci_seconds",

@@ -11,13 +11,17 @@ latent j for factor k (L x F). With P_jk = R_jk / sum_k' R_jk' and base-F entrop
 The paper lets the classifier be any with an importance measure (its experiments use LASSO and
 random forests); disentanglement_lib (Locatello et al., 2019) uses sklearn's
 GradientBoostingClassifier with default settings on num_train = 10,000 and num_test = 5,000
-points. That builds one tree per class per stage: 100 stages x 40 classes for a dSprites
-orientation, about 2 min per factor at 10,000 points on 2 cores. vaelab's default importance
-comes from the paper's other choice, a random forest (`estimator="forest"`): 100 trees of depth
-<= 8 (so split-based importance is not spread onto noise latents by deep trees fitting noise),
-impurity-decrease importances, all cores; `estimator="gbt"` reproduces disentanglement_lib.
-Both importances are sklearn's impurity-based feature_importances_, so scores depend on the
-scikit-learn version through its tree building (scores here: scikit-learn 1.9).
+points. That builds one depth-3 tree per class per stage, 100 stages: for a dSprites-sized
+source (factors of 3, 6, 40, 32, 32 values) about 7 CPU minutes per representation. vaelab's
+default (`estimator="extra_trees"`) is a forest as in the paper, of extremely randomised trees
+(Geurts et al., 2006): 100 trees, every latent a candidate at every split, depth <= 6, impurity-
+decrease importances; about 3.5 CPU seconds for the same source. On test representations it
+reaches the same or higher held-out accuracy (I) as the boosted trees, puts less importance on
+latents that carry only noise, and so scores D and C higher where the boosted trees overfit:
+e.g. 0.96 / 0.95 against 0.71 / 0.66 for factors plus noise with five pure-noise latents (see
+the README). `estimator="gbt"` reproduces disentanglement_lib's choice. Both importances are
+sklearn's impurity-based `feature_importances_`, so scores can move with scikit-learn's tree
+code across versions; the numbers quoted here are from scikit-learn 1.9.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import entropy
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier
 
 from vaelab.metrics.disentanglement.utils import (
     BATCH_SIZE,
@@ -37,13 +41,16 @@ from vaelab.metrics.disentanglement.utils import (
     seed_of,
 )
 
-ESTIMATORS = ("forest", "gbt")
+ESTIMATORS = ("extra_trees", "gbt")
 
 
 def _classifier(estimator: str, seed: int):
     if estimator == "gbt":
         return GradientBoostingClassifier(random_state=seed)  # disentanglement_lib's defaults
-    return RandomForestClassifier(n_estimators=100, max_depth=8, n_jobs=-1, random_state=seed)
+    # All latents at every split (max_features=None): a random subset would force splits on
+    # latents that carry nothing and spread importance onto them. Depth 6 (64 leaves) separates
+    # 40 orientations from (cos, sin) latents perfectly; deeper trees start fitting noise latents.
+    return ExtraTreesClassifier(n_estimators=100, max_features=None, max_depth=6, random_state=seed)
 
 
 def importance_matrix(
@@ -51,7 +58,7 @@ def importance_matrix(
     factors: np.ndarray,
     codes_test: np.ndarray,
     factors_test: np.ndarray,
-    estimator: str = "forest",
+    estimator: str = "extra_trees",
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (R (L, F) importances, train accuracy (F,), test accuracy (F,))."""
@@ -99,7 +106,7 @@ def dci_score(
     factors: np.ndarray,
     codes_test: np.ndarray,
     factors_test: np.ndarray,
-    estimator: str = "forest",
+    estimator: str = "extra_trees",
     seed: int = 0,
 ) -> dict[str, Any]:
     """-> {"disentanglement", "completeness", "informativeness" (test accuracy),
@@ -121,7 +128,7 @@ def compute_dci(
     *,
     num_train: int = 10_000,
     num_test: int = 5_000,
-    estimator: str = "forest",
+    estimator: str = "extra_trees",
     batch_size: int = BATCH_SIZE,
 ) -> dict[str, Any]:
     """DCI of `representation_fn` on `source`: train and test points drawn from `rng`."""
