@@ -198,7 +198,13 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
         datamodule.setup("fit")
         for split in ("train", "val", "test") if cfg.get("test") else ("train", "val"):
             where = f"the {split} split (data={cfg.data._target_})"
-            model.model.likelihood.check_data_range(*datamodule.data_range(split), where=where)
+            likelihood = model.model.likelihood
+            likelihood.check_data_range(*datamodule.data_range(split), where=where)
+            x = datamodule.splits[split][0]
+            # Every value, where the likelihood needs it (8-bit levels); the model sees dynamically
+            # binarised training data as 0/1, not the grey levels held.
+            if isinstance(x, torch.Tensor) and not (split == "train" and cfg.data.get("binarize") == "dynamic"):
+                likelihood.check_data(x, where=where)
 
     trainer: L.Trainer = targets.instantiate(
         cfg.trainer,

@@ -242,3 +242,16 @@ def test_short_run_on_8_bit_digits_reports_a_finite_bpd(cfg_factory, tmp_path):
     assert bpd == pytest.approx(nll / (64 * math.log(2)), rel=1e-5)
     # Pictures use the likelihood's mean.
     assert (tmp_path / "run" / "images" / "samples_epoch000.png").is_file()
+
+
+def test_training_on_data_off_the_8bit_grid_is_refused_before_it_starts(cfg_factory):
+    from pathlib import Path
+
+    from vaelab.run import train
+
+    # scikit-learn's digits hold 17 grey levels, k/16: most are not levels k/255.
+    cfg = cfg_factory("likelihood=discretized_logistic", "data.binarize=none")
+    with pytest.raises(ValueError, match=r"the train split \(data=vaelab.data.Digits\) has .* not within 1e-06") as err:
+        train(cfg)
+    assert "\n" not in str(err.value)
+    assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()  # no step was taken

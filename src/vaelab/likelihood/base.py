@@ -48,6 +48,10 @@ class Likelihood(nn.Module):
                 f"or choose likelihood=gaussian, gaussian_learned or laplace."
             )
 
+    def check_data(self, x: torch.Tensor, where: str = "the data") -> None:
+        """Fail early when a value of x is one this likelihood cannot model; a range says it all
+        for most likelihoods (check_data_range), a likelihood on a grid checks every value."""
+
     @property
     def name(self) -> str:
         return type(self).__name__

@@ -146,4 +146,3 @@ def posterior_mean(model: torch.nn.Module, device: torch.device | str | None = N
             model.train(was_training)
 
     return fn
-
