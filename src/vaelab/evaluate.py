@@ -91,6 +91,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         metrics: dict[str, Any] = {key.replace("test/", f"{split}/", 1): v for key, v in results.items()}
         metrics.update({f"{split}/{key}": v for key, v in model.latent_report["test"].items()})
         metrics.update({"ckpt_path": str(Path(ckpt_path).resolve()), "split": split, "eval.num_samples": k})
+        if settings["disentanglement"] != "none":  # on data with ground-truth factors only
+            from vaelab.callbacks.disentanglement import scores
+
+            fast = settings["disentanglement"] == "fast"
+            seed = OmegaConf.select(ckpt_cfg, "callbacks.disentanglement.seed", default=0)  # as the run scored
+            found = scores(model, datamodule, seed=int(seed), fast=fast)
+            metrics.update({f"{split}/{key}": value for key, value in found.items()})
         if settings["ood"]:
             metrics.update(ood_report(model, ckpt_cfg, datamodule, ood_sets, settings, out))
         if settings["quality"]["features"] != "none":

@@ -33,6 +33,8 @@ MAY_CHANGE = (
     "trainer.default_root_dir",
     "callbacks.rich_progress_bar",
     "callbacks.images",
+    # Scores computed beside training, not training itself.
+    "callbacks.disentanglement",
     "callbacks.step_checkpoint.every_n_train_steps",
     # Where the same data is found, not which data.
     "data.data_dir",

@@ -19,11 +19,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from tests.conftest import CONF, compose_config
+from tests.helpers.apps import compose_app
 from tests.helpers.models import _mlp_system
 from vaelab.callbacks.disentanglement import scores
 from vaelab.checkpoint import load_model
 from vaelab.config import schema, targets
 from vaelab.data.shapes2d import Shapes2DSource
+from vaelab.evaluate import evaluate
 from vaelab.metrics import disentanglement
 from vaelab.metrics.disentanglement import (
     SCORE_KEYS,
@@ -90,6 +92,12 @@ def test_scores_of_the_tested_weights_reach_metrics_json(cfg_factory, small_suit
     }
     for key, value in again.items():
         assert math.isclose(metrics[f"test/{key}"], value, rel_tol=1e-6, abs_tol=1e-7), key
+
+    # vaelab-eval on the same checkpoint scores the same way (the run's seed, the fast suite).
+    argv = [f"ckpt_path={metrics['best_checkpoint']}", "disentanglement=fast", "pictures=false", "eval.num_samples=2"]
+    evaluated = evaluate(compose_app("eval", *argv, output_dir=out / "eval"))
+    for key in again:
+        assert math.isclose(evaluated[f"test/{key}"], metrics[f"test/{key}"], rel_tol=1e-6, abs_tol=1e-7), key
 
 
 def test_data_without_factors_gets_no_scores(cfg_factory):

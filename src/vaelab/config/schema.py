@@ -456,6 +456,7 @@ class EvalApp(Section):
     pictures: Bool
     task_name: Annotated[str, Field(min_length=1)]
     eval: EvalAppEval
+    disentanglement: Literal["full", "fast", "none"]
     ood: list[Annotated[str, Field(min_length=1)]]
     ood_resize: Bool
     ood_typicality_batch: PosInt
