@@ -28,11 +28,12 @@ data: $(STAMP)
 train: data
 	$(PY) train.py $(ARGS)
 
+# Two test processes on two cores (pytest-xdist), each test file on one of them; one thread each.
 test: data
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile $(ARGS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow" $(ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow" $(ARGS)
 
 clean:
 	rm -rf $(VENV) logs .pytest_cache

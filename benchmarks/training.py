@@ -48,6 +48,15 @@ CASES: dict[str, tuple[list[str], int | None]] = {
     "iwae": (["objective=iwae", "objective.num_samples=5"], None),
 }
 
+# --breakdown: where vaelab's time goes beyond the hand loop, for the default MLP, each variant the
+# default command with parts switched off.
+VARIANTS: dict[str, list[str]] = {
+    "default": [],
+    "no step checkpoint": ["callbacks.step_checkpoint=null"],
+    "no logger": ["logger=none"],
+    "bare Lightning (no callbacks, no logger)": ["callbacks=none", "logger=none", "trainer.enable_progress_bar=false"],
+}
+
 # Runs the command and reports its peak RSS: measured from this (large) process, the child's
 # ru_maxrss would include the pages it shares before exec.
 PEAK_RSS = (
@@ -153,6 +162,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="interleaved measurements of each side")
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
     parser.add_argument("--trainer", choices=("cpu", "gpu"), default="cpu", help="where both sides train")
+    parser.add_argument("--breakdown", action="store_true", help="the default MLP with parts switched off")
     args = parser.parse_args()
     if args.trainer == "gpu" and not torch.cuda.is_available():
         print("--trainer gpu: skipped, no GPU on this machine (torch.cuda.is_available() is False)")
@@ -171,7 +181,9 @@ def main() -> None:
         x_train = datamodule.splits["train"][0].to(device)  # grey levels; both sides binarise every batch
         batch = int(cfg.data.batch_size)
         result["batch_size"] = batch
-        for name in cases:
+        if args.breakdown:
+            result["breakdown"] = breakdown(x_train, batch, args.repeats, scratch, args.trainer, device)
+        for name in cases if not args.breakdown else []:
             overrides, limit = CASES[name]
             loss = check_same_loss(name, overrides, x_train[:batch].cpu(), len(x_train))
             case_cfg = default_config(*overrides)
@@ -195,7 +207,24 @@ def main() -> None:
             report(name, result[name])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"written: {write('training' if args.trainer == 'cpu' else 'training_gpu', result)}")
+    name = "training" + ("_gpu" if args.trainer == "gpu" else "") + ("_breakdown" if args.breakdown else "")
+    print(f"written: {write(name, result)}")
+
+
+def breakdown(x_train, batch: int, repeats: int, scratch: Path, trainer: str, device) -> dict:
+    """vaelab/hand of the default MLP for each of VARIANTS, interleaved with the hand loop."""
+    cfg = default_config()
+    ratios: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(repeats):
+        for name, overrides in VARIANTS.items():
+            ours = vaelab_run(overrides, None, scratch, trainer)["images_per_s"]
+            torch.manual_seed(0)
+            system = targets.instantiate(cfg.model, path="model").to(device)
+            ratios[name].append(ours / hand_epoch(hand_loop("mlp", system, cfg, len(x_train)), x_train, batch, None))
+    result = {name: spread(values) for name, values in ratios.items()}
+    for name, r in result.items():
+        print(f"breakdown, {name}: vaelab/hand {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})", flush=True)
+    return result
 
 
 def report(name: str, r: dict) -> None:

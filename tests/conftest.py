@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -16,6 +17,11 @@ CONF = ROOT / "conf"
 # The real MNIST 10k test split that the workplace keeps beside the repository.
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+# One thread per test process, and per process a test starts: the tests' tensors are small, so
+# threads cost more than they bring, and `make test` runs two test processes on two cores.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 # Tests never reach the network: W&B records offline, downloads are off.
 os.environ["WANDB_MODE"] = "offline"

@@ -104,7 +104,7 @@ def loggers_starting(loggers: list[Any]):
     def start() -> None:
         try:
             for logger in loggers:
-                logger.experiment  # noqa: B018 (the property creates the run)
+                start_run(logger)
         except BaseException as err:
             errors.append(err)
 
@@ -120,6 +120,22 @@ def loggers_starting(loggers: list[Any]):
     if errors:
         finish_loggers(loggers, {}, exit_code=1)
         raise errors[0]
+
+
+def start_run(logger, patience_s: float = 60.0) -> None:
+    """Create the logger's run (its `experiment` property does). A run resumed right after its
+    process was killed may find W&B's service of the killed process still holding the run id
+    ("run ID ... is in use") until it notices the death: wait for it, up to `patience_s`."""
+    waited = 0.0
+    while True:
+        try:
+            logger.experiment  # noqa: B018 (the property creates the run)
+            return
+        except Exception as err:
+            if "is in use" not in str(err) or waited >= patience_s:
+                raise
+        time.sleep(1.0)
+        waited += 1.0
 
 
 def instantiate_all(group: DictConfig | None, name: str) -> list[Any]:
