@@ -6,7 +6,9 @@ encoding each distinct combination once does about a quarter of the work.
 Valid because the source renders deterministically from the factors and the representation
 (the posterior mean) is a deterministic function of the observation: a cached code is the code
 that would be computed again. The factors are drawn by the wrapped source from the same
-generator, so the scores are those of the uncached computation.
+generator, so the scores are those of the uncached computation, bit for bit when a code does
+not depend on the other observations of its batch (vaelab's encoders on the CPU: checked), and
+up to float rounding otherwise (a backend whose kernels change with the batch size).
 """
 
 from __future__ import annotations

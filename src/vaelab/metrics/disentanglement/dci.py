@@ -12,7 +12,7 @@ The paper lets the classifier be any with an importance measure (its experiments
 random forests); disentanglement_lib (Locatello et al., 2019) uses sklearn's
 GradientBoostingClassifier with default settings on num_train = 10,000 and num_test = 5,000
 points. That builds one depth-3 tree per class per stage, 100 stages: for a dSprites-sized
-source (factors of 3, 6, 40, 32, 32 values) about 7 CPU minutes per representation. vaelab's
+source (factors of 3, 6, 40, 32, 32 values) about 5.5 CPU minutes per representation. vaelab's
 default (`estimator="extra_trees"`) is a forest as in the paper, of extremely randomised trees
 (Geurts et al., 2006): 100 trees, every latent a candidate at every split, depth <= 6, impurity-
 decrease importances; about 3.5 CPU seconds for the same source. On test representations it

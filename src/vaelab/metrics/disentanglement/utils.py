@@ -5,9 +5,9 @@ A factor source (vaelab.data.factors, duck-typed here) has `factor_sizes` (F int
 A representation function maps observations to codes, Tensor (n, C, H, W) -> array (n, L); in
 vaelab it is the posterior mean E_q[z|x] (`posterior_mean`), as in Locatello et al. (2019).
 
-Everything random is drawn from one np.random.Generator, and all factors of a metric are drawn
-before any representation is computed, so the scores depend on the seed only (not on the
-batch size used to compute representations): same seed, same scores.
+Everything random is drawn from one np.random.Generator that the representation never touches,
+so the scores depend on the seed only (not on the batch size used to compute representations):
+same seed, same scores.
 
 Arrays here are (points, dims), the transpose of disentanglement_lib's (dims, points).
 """
