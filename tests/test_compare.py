@@ -353,3 +353,10 @@ def test_rank_correlation_is_scipys_spearman_over_the_complete_runs(study_sweep)
     assert math.isclose(rho[i, j], np.corrcoef(ranks[:, i], ranks[:, j])[0, 1], rel_tol=1e-12)
     assert np.isnan(rho[names.index("test/dci_informativeness")]).all()
     assert rank_correlation(runs[:2]) is None  # two runs have no rank correlation to show
+
+
+def test_the_score_columns_are_the_metrics_score_keys():
+    from vaelab.compare import DISENTANGLEMENT
+    from vaelab.metrics.disentanglement import SCORE_KEYS
+
+    assert DISENTANGLEMENT == SCORE_KEYS

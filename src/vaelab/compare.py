@@ -43,7 +43,9 @@ from vaelab.io import disk_full_named
 
 COLUMNS = ("val/loss", "val/elbo", "val/nll", "test/elbo", "test/nll", "test/bpd", "test/active_units")
 # Disentanglement scores (vaelab.callbacks.Disentanglement), shown as `<split>/<score>` columns when
-# runs have them; their plots: vaelab.compare_study.
+# runs have them; their plots: vaelab.compare_study. The names of
+# vaelab.metrics.disentanglement.SCORE_KEYS, written out: importing that package loads torch and
+# scikit-learn (6 s), which vaelab-compare does not need (tests/test_compare.py keeps them equal).
 DISENTANGLEMENT = (
     "mig",
     "sap",
