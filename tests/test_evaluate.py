@@ -196,6 +196,13 @@ def test_a_fashion_model_is_scored_on_the_mnist_test_files_alone(
     line = eval_error(tmp_path / "val", capsys, *args, "split=val")
     assert "files not found (train-images-idx3-ubyte, train-labels-idx1-ubyte)" in line
 
+    # MNIST as the out-of-distribution set of the Fashion-MNIST model, its files named by ood_data_dirs.
+    ood_args = ["ood=[mnist]", f"ood_data_dirs={{mnist:{test_only}}}", "eval.num_samples=2", "pictures=false"]
+    ood = run_eval(tmp_path / "ood", f"ckpt_path={ckpt}", *ood_args)
+    for score in ("nll", "typicality", "complexity"):
+        assert 0.0 <= ood[f"ood/mnist/{score}/auroc"] <= 1.0
+    assert math.isfinite(ood["ood/mnist/nll_mean"]) and math.isfinite(ood["ood/test/nll_mean"])
+
 
 def test_console_script_help_lists_the_settings_and_groups():
     done = subprocess.run(

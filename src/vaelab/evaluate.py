@@ -51,7 +51,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     groups, overrides = from_command_line(cfg, "eval")
     model, ckpt_cfg, _ = load_model(ckpt_path, overrides, groups, changes)
     # Before any work: each OOD set names a data config of a shape the model can score.
-    ood_sets = {name: data_config(name, ckpt_cfg, settings["ood_data_dirs"].get(name)) for name in settings["ood"]}
+    ood_sets = {
+        name: data_config(name, ckpt_cfg, (settings["ood_data_dirs"] or {}).get(name)) for name in settings["ood"]
+    }
     if ood_sets:
         from vaelab.ood.inputs import check_fits
 

@@ -460,7 +460,7 @@ class EvalApp(Section):
     ood: list[Annotated[str, Field(min_length=1)]]
     ood_resize: Bool
     ood_typicality_batch: PosInt
-    ood_data_dirs: dict[str, str]
+    ood_data_dirs: dict[str, str] | None
     quality: Quality
 
 
