@@ -259,6 +259,3 @@ def load_weights(model, checkpoint: dict[str, Any], path: str | Path, context: s
         raise ValueError(
             f"ckpt_path={path}: its weights do not fit the model its config describes{context}: {detail}"
         ) from err
-
-
-# ------------------------------------------------------------------ the checkpoint apps' command lines

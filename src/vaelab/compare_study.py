@@ -106,16 +106,18 @@ def rank_correlation(runs: list[dict[str, Any]], split: str = "test") -> tuple[l
 
 def plot_strength(runs: list[dict[str, Any]], split: str, out: Path) -> Path | None:
     """disentanglement_vs_strength.png; None (nothing written) if no run has a score and a strength."""
-    metrics = [m for m in scores_found(runs, split) if strength_curves(runs, m)]
+    found = {m: strength_curves(runs, m) for m in scores_found(runs, split)}  # each run's config read once a score
+    curves = {m: c for m, c in found.items() if c}
+    metrics = list(curves)
     if not metrics:
         return None
     plt = _pyplot()
     cols = min(4, len(metrics))
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), dpi=100, squeeze=False)
-    colours = {name: f"C{i}" for i, name in enumerate(sorted({n for m in metrics for n in strength_curves(runs, m)}))}
+    colours = {name: f"C{i}" for i, name in enumerate(sorted({n for c in curves.values() for n in c}))}
     for ax, metric in zip(axes.flat, metrics):
-        for label, points in sorted(strength_curves(runs, metric).items()):
+        for label, points in sorted(curves[metric].items()):
             xs = sorted(points)
             values = [np.asarray(points[x]) for x in xs]  # (seeds,) per strength
             mean = [v.mean() for v in values]

@@ -39,7 +39,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.callbacks import RichProgressBar
 
     from vaelab.callbacks import ImageGrids
-    from vaelab.run import finish_loggers, instantiate_all
+    from vaelab.run import check_data_fits, finish_loggers, instantiate_all
 
     settings = app_settings(cfg, "eval", schema.EvalApp)
     split, k, ckpt_path = settings["split"], settings["eval"]["num_samples"], settings["ckpt_path"]
@@ -66,8 +66,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = targets.instantiate(ckpt_cfg.data, path="data")
     # The test split alone reads only the test files (MNIST, CIFAR-10); train and val need them all.
     datamodule.setup("test" if split == "test" else "fit")
-    where = f"the {split} split (data={ckpt_cfg.data._target_})"
-    model.model.likelihood.check_data_range(*datamodule.data_range(split), where=where)
+    check_data_fits(model.model.likelihood, datamodule, split, ckpt_cfg.data)
 
     # Loggers only when named (logger=wandb); they get the split's own keys after the test, not test/.
     loggers = instantiate_all(ckpt_cfg.logger, "logger") if "logger" in groups else []

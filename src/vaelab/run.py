@@ -138,6 +138,17 @@ def start_run(logger, patience_s: float = 60.0) -> None:
         waited += 1.0
 
 
+def check_data_fits(likelihood, datamodule, split: str, data_cfg: DictConfig) -> None:
+    """One line unless `likelihood` can model the split (set up): its range, and every value where
+    the likelihood needs it (8-bit levels). Dynamically binarised training data are seen as 0/1,
+    not as the grey levels held, so only their range is checked."""
+    where = f"the {split} split (data={data_cfg._target_})"
+    likelihood.check_data_range(*datamodule.data_range(split), where=where)
+    x = datamodule.splits[split][0]
+    if isinstance(x, torch.Tensor) and not (split == "train" and data_cfg.get("binarize") == "dynamic"):
+        likelihood.check_data(x, where=where)
+
+
 def instantiate_all(group: DictConfig | None, name: str) -> list[Any]:
     """Instantiate every entry of a dict-of-configs group (callbacks, logger); null entries are off."""
     if not group:
@@ -213,14 +224,7 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
             datamodule.prepare_data()
         datamodule.setup("fit")
         for split in ("train", "val", "test") if cfg.get("test") else ("train", "val"):
-            where = f"the {split} split (data={cfg.data._target_})"
-            likelihood = model.model.likelihood
-            likelihood.check_data_range(*datamodule.data_range(split), where=where)
-            x = datamodule.splits[split][0]
-            # Every value, where the likelihood needs it (8-bit levels); the model sees dynamically
-            # binarised training data as 0/1, not the grey levels held.
-            if isinstance(x, torch.Tensor) and not (split == "train" and cfg.data.get("binarize") == "dynamic"):
-                likelihood.check_data(x, where=where)
+            check_data_fits(model.model.likelihood, datamodule, split, cfg.data)
 
     trainer: L.Trainer = targets.instantiate(
         cfg.trainer,

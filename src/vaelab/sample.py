@@ -66,7 +66,8 @@ def sample(cfg: DictConfig) -> list[Path]:
             if settings["quality"]["features"] != "none":
                 from vaelab.quality.apps import score_samples
 
-                test = targets.instantiate(ckpt_cfg.data, path="data")
+                # The GMM's data module holds the test split too; else one is made for it.
+                test = datamodule if sampler.needs_data else targets.instantiate(ckpt_cfg.data, path="data")
                 cache = Path(ckpt_cfg.paths.data_dir) / "feature_nets"
                 metrics = score_samples(x, test, "test", settings["quality"], cache, out)
                 print("\n".join(f"{key}  {value:.4f}" for key, value in sorted(metrics.items())))

@@ -20,8 +20,7 @@ class MixtureOfGaussians(nn.Module):
         self.log_scale = nn.Parameter(torch.zeros(components, latent_dim))  # (K, L)
 
     def forward(self, encode=None) -> Distribution:
-        components = Independent(Normal(self.loc, self.log_scale.exp()), 1)  # batch (K,), event (L,)
-        return MixtureSameFamily(Categorical(logits=self.logits), components)
+        return self.tempered(1.0)
 
     def tempered(self, temperature: float, encode=None) -> Distribution:
         """The prior at temperature T: each component's standard deviation s_k scaled by T;

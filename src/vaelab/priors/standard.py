@@ -15,7 +15,7 @@ class StandardNormal(nn.Module):
         self.register_buffer("scale", torch.ones(latent_dim), persistent=False)
 
     def forward(self, encode=None) -> Distribution:
-        return Independent(Normal(self.loc, self.scale), 1)
+        return self.tempered(1.0)
 
     def tempered(self, temperature: float, encode=None) -> Distribution:
         """The prior at temperature T: N(0, T^2 I), i.e. z = T * eps with eps ~ N(0, I) (T = 1: p(z))."""

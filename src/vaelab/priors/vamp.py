@@ -28,14 +28,12 @@ class VampPrior(nn.Module):
         return nn.functional.hardtanh(self.pseudo_inputs, 0.0, 1.0)
 
     def forward(self, encode: Callable[[torch.Tensor], Distribution]) -> Distribution:
-        q = encode(self.inputs())  # batch (K,), event (L,): one posterior per pseudo-input
-        weights = Categorical(logits=torch.zeros(q.batch_shape, device=self.pseudo_inputs.device))
-        return MixtureSameFamily(weights, q)
+        return self.tempered(1.0, encode)  # one posterior q(z | u_k) per pseudo-input, equally weighted
 
     def tempered(self, temperature: float, encode: Callable[[torch.Tensor], Distribution]) -> Distribution:
         """The prior at temperature T: each component q(z | u_k) with its standard deviation scaled
         by T; the means (the encoder's at the pseudo-inputs) unchanged (T = 1: p(z))."""
         q = encode(self.inputs())  # Independent(Normal(mu, sigma), 1): batch (K,), event (L,)
-        scaled = Independent(Normal(q.base_dist.loc, temperature * q.base_dist.scale), 1)
+        scaled = Independent(Normal(q.base_dist.loc, temperature * q.base_dist.scale, validate_args=False), 1)
         weights = Categorical(logits=torch.zeros(q.batch_shape, device=self.pseudo_inputs.device))
         return MixtureSameFamily(weights, scaled)

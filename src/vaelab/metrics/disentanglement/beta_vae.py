@@ -27,7 +27,7 @@ from vaelab.metrics.disentanglement.utils import (
     RepresentationFn,
     check_positive,
     factor_sizes,
-    represent,
+    grouped_codes,
     sample_factors,
 )
 
@@ -51,14 +51,11 @@ def difference_features(
     obs_batch: int = BATCH_SIZE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(features (P, L) mean |z1 - z2| over each point's pairs, labels (P,) the shared factor)."""
-    index, factors = pair_batches(source, num_points, batch_size, rng)
-    per_call = max(1, obs_batch // (2 * batch_size))  # whole points per representation_fn call
-    features = []
-    for start in range(0, num_points, per_call):
-        part = factors[start : start + per_call]  # (p, 2, B, F)
-        codes = represent(representation_fn, source, part.reshape(-1, part.shape[-1]), obs_batch)
-        codes = codes.reshape(*part.shape[:3], -1)  # (p, 2, B, L)
-        features.append(np.abs(codes[:, 0] - codes[:, 1]).mean(axis=1))  # (p, L)
+    index, factors = pair_batches(source, num_points, batch_size, rng)  # factors (P, 2, B, F)
+    features = [
+        np.abs(codes[:, 0] - codes[:, 1]).mean(axis=1)  # (p, L) from codes (p, 2, B, L)
+        for _, codes in grouped_codes(representation_fn, source, factors, obs_batch)
+    ]
     return np.concatenate(features, axis=0), index
 
 

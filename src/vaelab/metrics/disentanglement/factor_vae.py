@@ -25,7 +25,7 @@ from vaelab.metrics.disentanglement.utils import (
     RepresentationFn,
     check_positive,
     factor_sizes,
-    represent,
+    grouped_codes,
     sample_codes,
     sample_factors,
 )
@@ -57,13 +57,9 @@ def collect_votes(
     index, factors = vote_batches(source, num_votes, batch_size, rng)
     active_idx = np.flatnonzero(active)
     votes = np.zeros((len(source.factor_sizes), len(global_var)), dtype=np.int64)
-    per_call = max(1, obs_batch // batch_size)  # whole votes per representation_fn call
-    for start in range(0, num_votes, per_call):
-        part = factors[start : start + per_call]  # (v, B, F)
-        codes = represent(representation_fn, source, part.reshape(-1, part.shape[-1]), obs_batch)
-        codes = codes.reshape(part.shape[0], batch_size, -1)  # (v, B, L)
+    for start, codes in grouped_codes(representation_fn, source, factors, obs_batch):  # codes (v, B, L)
         ratio = codes[:, :, active_idx].var(axis=1, ddof=1) / global_var[active_idx]  # (v, L_active)
-        np.add.at(votes, (index[start : start + per_call], active_idx[ratio.argmin(axis=1)]), 1)
+        np.add.at(votes, (index[start : start + len(codes)], active_idx[ratio.argmin(axis=1)]), 1)
     return votes
 
 

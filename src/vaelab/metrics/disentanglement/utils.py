@@ -76,6 +76,18 @@ def represent(
     return np.concatenate(chunks, axis=0)
 
 
+def grouped_codes(representation_fn: RepresentationFn, source: Any, factors: np.ndarray, batch_size: int = BATCH_SIZE):
+    """Codes of groups of observations (the votes of the FactorVAE score, the pairs of the beta-VAE
+    score): for factors (G, ..., F), yields (first group, codes (g, ..., L)) over whole groups, as
+    many per representation_fn call as `batch_size` observations hold."""
+    per_group = int(np.prod(factors.shape[1:-1]))
+    step = max(1, batch_size // per_group)
+    for start in range(0, len(factors), step):
+        part = factors[start : start + step]  # (g, ..., F)
+        codes = represent(representation_fn, source, part.reshape(-1, part.shape[-1]), batch_size)
+        yield start, codes.reshape(*part.shape[:-1], -1)
+
+
 def sample_codes(
     representation_fn: RepresentationFn,
     source: Any,
