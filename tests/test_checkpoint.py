@@ -24,6 +24,7 @@ from vaelab.config.targets import RefusedTarget
 from vaelab.errors import exit_code, root_cause
 from vaelab.evaluate import evaluate
 from vaelab.run import train
+from vaelab.runs.callback_state import RefusedRecord
 from vaelab.sample import sample
 
 
@@ -182,8 +183,8 @@ def test_a_checkpoint_cannot_point_lightning_at_files_outside_its_folder(tmp_pat
     state["best_k_models"] = {str(victim): torch.tensor(0.0)}
     evil = tmp_path / "evil.ckpt"
     torch.save(checkpoint, evil)
-    with pytest.raises(RefusedTarget, match="outside its folder"):
+    with pytest.raises(RefusedRecord, match="outside its folder"):
         load_model(evil)
-    with pytest.raises(RefusedTarget, match="outside its folder"):
+    with pytest.raises(RefusedRecord, match="outside its folder"):
         train(cfg_factory(f"ckpt_path={evil}"))
     assert victim.read_text() == "keep me"

@@ -8,7 +8,9 @@ A checkpoint is data from anywhere, so reading one:
 - every `_target_` in it must be on vaelab's list (vaelab.config.targets), checked over the
   whole resolved tree before anything is instantiated;
 - its settings and the load-time overrides must pass the schema (vaelab.config.schema);
-  an override of a key the config does not have is refused, not ignored.
+  an override of a key the config does not have is refused, not ignored;
+- its checkpoint callbacks' records must be of ModelCheckpoint's shape, naming plain local
+  files in their own folder (vaelab.runs.callback_state): Lightning deletes files by them.
 
 vaelab-eval and vaelab-sample (vaelab.apps) hand `load_model` the groups chosen on their command
 line and the overrides of the checkpoint's other settings.
@@ -17,7 +19,6 @@ line and the overrides of the checkpoint's other settings.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from vaelab.config import schema, targets
+from vaelab.runs.callback_state import check_records
 
 # Interpolations in a stored config may reference other keys (${model.latent_dim}) and call this only.
 SAFE_RESOLVERS = ("vaelab.params_per_dim",)
@@ -49,7 +51,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(checkpoint.get("vaelab"), dict) or not isinstance(checkpoint["vaelab"].get("config"), dict):
         raise ValueError(f"ckpt_path={path}: holds no vaelab config, so the model cannot be rebuilt from it")
     _refuse_resolvers(checkpoint["vaelab"]["config"], f"ckpt_path={path}")
-    _refuse_foreign_paths(checkpoint, f"ckpt_path={path}")
+    check_records(checkpoint.get("callbacks"), f"ckpt_path={path}")
     _migrate(checkpoint)
     _one_name_for_k(checkpoint["vaelab"]["config"])
     return checkpoint
@@ -88,24 +90,6 @@ def _migrate(checkpoint: dict[str, Any]) -> None:
     )
     checkpoint["state_dict"] = {f"model.{k}": v for k, v in checkpoint["state_dict"].items()}
     checkpoint["vaelab"]["migrated_from"] = "vaelab 0.1.0 (before the model/system split)"
-
-
-def _refuse_foreign_paths(checkpoint: dict[str, Any], source: str) -> None:
-    """On resume Lightning restores ModelCheckpoint's record (best, last and top-k paths) and
-    later deletes the worst of the top k: a path outside the callback's own folder would let a
-    crafted checkpoint delete any file. Honest records name files in that folder, wherever the
-    run directory has since been moved."""
-    for name, state in (checkpoint.get("callbacks") or {}).items():
-        if not isinstance(state, dict) or not isinstance(state.get("dirpath"), str):
-            continue
-        root = os.path.normpath(state["dirpath"])
-        named = [state.get(k) for k in ("best_model_path", "kth_best_model_path", "last_model_path")]
-        named += list(state.get("best_k_models") or {})
-        for file in filter(None, named):
-            if os.path.commonpath([root, os.path.normpath(os.path.join(root, str(file)))]) != root:
-                raise targets.RefusedTarget(
-                    f"{source}: refused: the record of {name} names {file}, outside its folder {root}"
-                )
 
 
 def _refuse_resolvers(tree: Any, source: str, where: str = "") -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,24 @@ from fsspec.implementations.local import LocalFileSystem
 from lightning.pytorch.plugins.io import AsyncCheckpointIO, TorchCheckpointIO
 
 from vaelab.io import disk_full_named, write_bytes
+from vaelab.runs.callback_state import inside
 
 __all__ = ["AtomicCheckpointIO", "AtomicWriter"]
+
+
+class RefusedRemoval(ValueError):
+    """A checkpoint removal that vaelab does not carry out (see AtomicWriter.remove_checkpoint)."""
+
+
+def _folder_of(path: Any) -> tuple[Any, str, str]:
+    """(file system, its path of `path`, the key of the folder holding it): a local folder by its
+    real path (symlinks followed), a remote one by protocol and path."""
+    fs, fs_path = url_to_fs(str(path))
+    parent = os.path.dirname(fs_path)
+    if isinstance(fs, LocalFileSystem):
+        return fs, fs_path, os.path.realpath(parent or ".")
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return fs, fs_path, f"{protocol}://{parent}"
 
 
 class AtomicWriter(TorchCheckpointIO):
@@ -31,10 +48,39 @@ class AtomicWriter(TorchCheckpointIO):
         # In the background, checkpoints queued after a failed write are not attempted, and the
         # first failure is the one reported (it names the file the disk filled up on).
         self.stop_after_failure, self.failure = stop_after_failure, None
+        # The folders this process wrote checkpoints into: the only ones it removes from.
+        self.folders: set[str] = set()
+
+    def claim(self, path: Any) -> None:
+        """Note that a checkpoint is written to `path` (before it is, from the training thread)."""
+        self.folders.add(_folder_of(path)[2])
+
+    def remove_checkpoint(self, path: Any) -> None:
+        """Remove one checkpoint file, as ModelCheckpoint asks for an old top-k or last one.
+
+        Lightning's own removal is `fs.rm(path, recursive=True)`, for any path that ModelCheckpoint's
+        record names, and a resumed run restores that record from the checkpoint. Here only a file
+        (a symlink itself, not its target) is removed, never a folder, and only in a folder this
+        process has written a checkpoint into; anything else is refused in one line.
+        """
+        fs, fs_path, folder = _folder_of(path)
+        if not inside(folder, self.folders):
+            raise RefusedRemoval(
+                f"refused to remove {path}: vaelab removes checkpoints only in the folders this run wrote them "
+                f"into ({', '.join(sorted(self.folders)) or 'none yet'})"
+            )
+        if isinstance(fs, LocalFileSystem):
+            if os.path.isdir(fs_path) and not os.path.islink(fs_path):
+                raise RefusedRemoval(f"refused to remove {path}: a folder, not a checkpoint file")
+            if os.path.lexists(fs_path):
+                os.unlink(fs_path)
+        elif fs.isfile(fs_path):
+            fs.rm_file(fs_path)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         if self.failure is not None:
             raise self.failure
+        self.claim(path)
         try:
             self._save(checkpoint, path, storage_options)
         except BaseException as err:
@@ -73,6 +119,7 @@ class AtomicCheckpointIO(AsyncCheckpointIO):
         super().__init__(AtomicWriter(stop_after_failure=self.background))
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        self.checkpoint_io.claim(path)  # now, not when the background thread gets to it
         if not self.background:
             self.checkpoint_io.save_checkpoint(checkpoint, path, storage_options=storage_options)
             return

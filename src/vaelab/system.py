@@ -30,6 +30,7 @@ from vaelab.model import VAE
 from vaelab.objectives import ELBO as ELBOObjective
 from vaelab.objectives import Objective, Step
 from vaelab.priors import StandardNormal
+from vaelab.runs.callback_state import confine_records
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,12 @@ class VAESystem(L.LightningModule):
         checkpoint["rng_state"] = torch.get_rng_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning restores the checkpoint callbacks' records right after this hook, and deletes
+        # files by them: keep only records of files in this run's own checkpoint folders.
+        if self._trainer is not None and isinstance(checkpoint.get("callbacks"), dict):
+            folders = [callback.dirpath for callback in self.trainer.checkpoint_callbacks]
+            for name in confine_records(checkpoint["callbacks"], folders):
+                log.warning("the checkpoint's record of %s names files outside %s: not restored", name, folders)
         if "rng_state" in checkpoint:
             torch.set_rng_state(checkpoint["rng_state"])
 
