@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -111,3 +112,100 @@ def test_config_instantiates(folder):
     assert isinstance(dm, ImageFolder)
     dm.setup()
     assert dm.shape == (1, 12, 12) and {k: len(v[0]) for k, v in dm.splits.items()} == {"train": 8, "val": 1, "test": 1}
+
+
+# ------------------------------------------------------------------ every image read at its depth
+
+
+def load_one(tmp_path: Path, name: str, image, channels: int = 1, **save) -> torch.Tensor:
+    """Save `image` (a PIL image) as the only file of a folder, load it at its own size: (channels, H, W)."""
+    root = tmp_path / name.split(".")[0]
+    root.mkdir()
+    image.save(root / name, **save)
+    (x,) = ImageFolder(str(root), image_size=image.size[0], channels=channels).load()["all"][0]
+    return x
+
+
+GRADIENT16 = (np.arange(256, dtype=np.uint16) * 257).reshape(16, 16)  # 0 .. 65535, every step 257
+
+
+@pytest.mark.parametrize(("name", "dtype"), [("g.png", "<u2"), ("g.tif", "<u2"), ("gb.tif", ">u2")])
+def test_16_bit_greyscale_is_divided_by_65535(tmp_path, name, dtype):
+    image = Image.fromarray(GRADIENT16.astype(dtype))
+    assert image.mode in ("I;16", "I;16B")
+    expected = torch.from_numpy(GRADIENT16.astype(np.float32) / np.float32(65535))
+    x = load_one(tmp_path, name, image)
+    assert Image.open(next((tmp_path / name.split(".")[0]).iterdir())).mode == image.mode  # the file holds 16 bits
+    assert x.shape == (1, 16, 16) and torch.allclose(x[0], expected, atol=1e-7)
+    assert x.max() == 1.0 and x.min() == 0.0 and len(x.unique()) == 256  # not all 1.0 (the old 8-bit clip)
+    rgb = load_one(tmp_path, "rgb_" + name, image, channels=3)
+    assert rgb.shape == (3, 16, 16) and torch.equal(rgb, x.expand(3, 16, 16))
+
+
+def test_16_bit_values_survive_resizing(tmp_path):
+    """A mid-grey 16-bit image that is not a multiple of 257 keeps its precision when resized."""
+    root = tmp_path / "big"
+    root.mkdir()
+    Image.fromarray(np.full((40, 30), 1000, np.uint16)).save(root / "a.png")
+    x = ImageFolder(str(root), image_size=8, channels=1).load()["all"][0]
+    assert torch.allclose(x, torch.full((1, 1, 8, 8), 1000 / 65535), atol=1e-6)
+
+
+def test_32_bit_integer_and_float_images(tmp_path):
+    ints = GRADIENT16.astype(np.int32)
+    x = load_one(tmp_path, "i.tif", Image.fromarray(ints))
+    assert torch.allclose(x[0], torch.from_numpy(ints / 65535).float(), atol=1e-7)
+    floats = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)
+    x = load_one(tmp_path, "f.tif", Image.fromarray(floats))
+    assert torch.allclose(x[0], torch.from_numpy(floats), atol=1e-7)
+    for name, array, mode in [
+        ("big.tif", np.full((4, 4), 70000, np.int32), "I"),
+        ("neg.tif", np.full((4, 4), -1, np.int32), "I"),
+        ("hot.tif", np.full((4, 4), 2.0, np.float32), "F"),
+        ("nan.tif", np.full((4, 4), np.nan, np.float32), "F"),
+    ]:
+        with pytest.raises(ValueError) as err:
+            load_one(tmp_path, name, Image.fromarray(array))
+        (line,) = str(err.value).splitlines()
+        assert name in line and f"mode {mode} image with values in" in line and "save it as 8- or 16-bit" in line
+
+
+def test_transparency_is_composited_over_black(tmp_path):
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # transparent red: reads black
+    rgba.putpixel((1, 0), (0, 255, 0, 255))  # opaque green
+    rgba.putpixel((2, 0), (0, 0, 255, 51))  # blue at alpha 0.2
+    x = load_one(tmp_path, "rgba.png", rgba, channels=3)
+    assert torch.equal(x[:, 0, 0], torch.zeros(3)) and torch.equal(x[:, 0, 1], torch.tensor([0.0, 1.0, 0.0]))
+    assert torch.allclose(x[:, 0, 2], torch.tensor([0.0, 0.0, 0.2]))
+    la = Image.new("LA", (4, 4), (200, 128))
+    assert torch.allclose(load_one(tmp_path, "la.png", la), torch.full((1, 4, 4), 200 / 255 * 128 / 255))
+    # A palette image whose index 0 is transparent: those pixels read black, whatever colour index 0 is.
+    p = Image.new("P", (4, 4), 0)
+    p.putpalette([255, 255, 255, 10, 20, 30] + [0] * 762)
+    p.putpixel((3, 3), 1)
+    p.save(tmp_path / "p.png", transparency=0)
+    assert Image.open(tmp_path / "p.png").info["transparency"] == 0
+    x = load_one(tmp_path, "p.png", Image.open(tmp_path / "p.png"), channels=3, transparency=0)
+    assert x[:, :3].sum() == 0 and torch.allclose(x[:, 3, 3], torch.tensor([10, 20, 30]) / 255)
+
+
+def test_cmyk_bilevel_and_palette_images(tmp_path):
+    cmyk = Image.new("CMYK", (4, 4), (0, 0, 0, 0))  # no ink: white
+    cmyk.putpixel((0, 0), (255, 0, 0, 0))  # full cyan
+    x = load_one(tmp_path, "c.tif", cmyk, channels=3)
+    assert torch.equal(x[:, 1, 1], torch.ones(3)) and torch.equal(x[:, 0, 0], torch.tensor([0.0, 1.0, 1.0]))
+    bilevel = Image.new("1", (8, 8), 0)
+    bilevel.putpixel((2, 5), 1)
+    x = load_one(tmp_path, "b.png", bilevel)
+    assert x.sum() == 1 and x[0, 5, 2] == 1
+    p = Image.new("P", (4, 4), 1)
+    p.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    x = load_one(tmp_path, "pal.gif", p)
+    assert round(x[0, 0, 0].item() * 255) == 76  # red in grey: 0.299 R
+
+
+def test_a_mode_that_cannot_be_read_is_refused(tmp_path):
+    with pytest.raises(ValueError) as err:
+        load_one(tmp_path, "lab.tif", Image.new("LAB", (4, 4), (50, 0, 0)))
+    (line,) = str(err.value).splitlines()
+    assert "lab.tif: image mode LAB cannot be read (readable modes: 1, L, P" in line and "I;16" in line

@@ -4,6 +4,11 @@ Images are found recursively and sorted by path, so the same folder always gives
 same tensors and hence, with the same seed, the same splits. If the images live in
 subfolders of `root` (root/cat/1.png, root/dog/2.png) the subfolder is the label, as in
 torchvision's ImageFolder; images directly in `root` have no label (-1).
+
+Every image is read at its own depth (`pixels_of`): 8-bit modes divided by 255, 16-bit
+greyscale by 65535, transparency composited over black, and converted to `channels`
+(grey from colour by Pillow's luma weights); a mode that cannot be read correctly is
+refused, naming the file and the mode. Resizing is done in 32-bit floats.
 """
 
 from __future__ import annotations
@@ -15,8 +20,7 @@ import torch
 
 from vaelab.data.base import InMemoryDataModule, Split
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-CHANNELS = {1: "L", 3: "RGB"}  # channels -> PIL mode
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def find_images(root: Path) -> list[Path]:
@@ -31,17 +35,75 @@ def find_images(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
-def read_image(path: Path, mode: str, size: int) -> np.ndarray:
-    """One image as uint8 (size, size, channels): converted to `mode`, scaled and centre-cropped."""
+# Modes whose samples are 8-bit (0..255): Pillow converts them to RGB (or RGBA) exactly.
+EIGHT_BIT = ("1", "L", "P", "RGB", "YCbCr", "CMYK", "LA", "PA", "RGBA")
+# Single-channel modes read at their own depth: the full-scale value each is divided by.
+DEEP = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
+READABLE = ", ".join((*EIGHT_BIT, *DEEP))
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2, as Pillow's convert("L")
+
+
+class BadImage(ValueError):
+    """An image that opened but cannot be read correctly (its mode or range); the message says why."""
+
+
+def pixels_of(im, path: Path) -> np.ndarray:
+    """The pixels of a PIL image as float32 (H, W, 1 or 3) in [0, 1], read at the image's depth.
+
+    16-bit greyscale (I;16*) is divided by 65535, not clipped to 8 bits. Mode I (32-bit integers,
+    e.g. from a TIFF) is read as 16-bit, so its values must lie in 0..65535; mode F (32-bit floats)
+    must already lie in [0, 1]; other ranges have no known full scale and are refused. Transparent
+    pixels (alpha, or a palette/tRNS transparency) are composited over black: a pixel that is fully
+    transparent reads 0 whatever colour it hides.
+    """
+    mode = im.mode
+    if mode in DEEP:
+        x = np.asarray(im).astype(np.float32)  # big-endian I;16B becomes native here
+        lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+        if not (np.isfinite(x).all() and 0 <= lo and hi <= DEEP[mode]):
+            raise BadImage(
+                f"{path}: mode {mode} image with values in [{lo:g}, {hi:g}]; this mode is read only with values "
+                f"in [0, {DEEP[mode]:g}] (save it as 8- or 16-bit, or scale it into that range)"
+            )
+        return (x / DEEP[mode])[..., None]
+    if mode not in EIGHT_BIT:
+        raise BadImage(f"{path}: image mode {mode} cannot be read (readable modes: {READABLE})")
+    alpha = mode in ("LA", "PA", "RGBA") or "transparency" in im.info
+    if mode in ("1", "L") and not alpha:
+        return (np.asarray(im.convert("L"), dtype=np.float32) / 255.0)[..., None]
+    x = np.asarray(im.convert("RGBA" if alpha else "RGB"), dtype=np.float32) / 255.0
+    return x[..., :3] * x[..., 3:] if alpha else x
+
+
+def read_image(path: Path, channels: int, size: int) -> np.ndarray:
+    """One image as float32 (channels, size, size) in [0, 1]: read at its depth, scaled and centre-cropped."""
     from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)  # photos: apply the camera's rotation tag
-            im = ImageOps.fit(im.convert(mode), (size, size), method=Image.Resampling.BICUBIC)
-            return np.asarray(im, dtype=np.uint8).reshape(size, size, -1)
-    except Exception as err:  # PIL raises many types (OSError, SyntaxError, DecompressionBombError, ...)
-        raise ValueError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
+            x = pixels_of(im, path)
+    except BadImage:
+        raise
+    except Image.DecompressionBombError as err:  # its message is sizes only
+        raise ValueError(f"{path}: not read ({err})") from err
+    except Exception as err:  # PIL raises many types; their messages may quote the file's bytes
+        raise ValueError(
+            f"{path}: not a readable image ({type(err).__name__}: truncated, corrupt or not an image)"
+        ) from err
+    if channels == 1 and x.shape[-1] == 3:
+        x = x @ LUMA  # (H, W)
+        x = x[..., None]
+    elif channels == 3 and x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    # Resize each channel as a 32-bit float image: no rounding to 8 bits on the way.
+    planes = [
+        np.asarray(
+            ImageOps.fit(Image.fromarray(np.ascontiguousarray(x[..., c])), (size, size), Image.Resampling.BICUBIC)
+        )
+        for c in range(channels)
+    ]
+    return np.clip(np.stack(planes), 0.0, 1.0)  # bicubic overshoots a little at sharp edges
 
 
 class ImageFolder(InMemoryDataModule):
@@ -74,10 +136,8 @@ class ImageFolder(InMemoryDataModule):
         index = {name: i for i, name in enumerate(self.classes)}
         y = torch.tensor([index[parts[0]] if len(parts) > 1 else -1 for parts in nested], dtype=torch.int64)
 
-        # Fill one uint8 array, then convert once: float32 is 4x the size of the bytes.
-        size, mode = self.image_size, CHANNELS[self.channels]
-        pixels = np.empty((len(paths), self.channels, size, size), dtype=np.uint8)
+        size = self.image_size
+        x = torch.empty((len(paths), self.channels, size, size), dtype=torch.float32)
         for i, path in enumerate(paths):
-            pixels[i] = read_image(path, mode, size).transpose(2, 0, 1)  # (size, size, C) -> (C, size, size)
-        x = torch.from_numpy(pixels).float().div_(255.0)  # (N, channels, size, size) in [0, 1]
+            x[i] = torch.from_numpy(read_image(path, self.channels, size))  # (channels, size, size) in [0, 1]
         return {"all": (x, y)}
