@@ -9,10 +9,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from PIL import Image
 from tests.conftest import ROOT, TINY, compose_config
 from tests.helpers import OLD_CHECKPOINT
 from vaelab import rundir
+from vaelab.checkpoint import read_checkpoint
 from vaelab.evaluate import main as eval_main
 from vaelab.run import train
 
@@ -362,3 +365,45 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
     for key, value in expected.items():
         if key != "best_checkpoint":
             assert got[key] == pytest.approx(value, rel=1e-6), key
+
+
+# Files that are not vaelab checkpoints, each as a user may give one by mistake (or by design).
+NOT_CHECKPOINTS = {
+    "pickled_object": (
+        lambda p: torch.save({"state_dict": {}, "ratio": Fraction(1, 3)}, p),
+        "it holds Python objects (fractions.Fraction) that vaelab does not load",
+    ),
+    "plain_pickle": (
+        lambda p: p.write_bytes(pickle.dumps({"state_dict": {}})),
+        "a Python pickle, not a vaelab checkpoint",
+    ),
+    "text_file": (lambda p: p.write_text("epoch: 3\n"), "a text file, not a vaelab checkpoint"),
+    "empty_file": (lambda p: p.write_bytes(b""), "the file is empty (0 bytes)"),
+    "truncated_zip": (
+        lambda p: (torch.save({"w": torch.zeros(1000)}, p), p.write_bytes(p.read_bytes()[:2000])),
+        "a truncated or corrupt torch file (2000 bytes)",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", NOT_CHECKPOINTS)
+def test_a_file_that_is_no_checkpoint_is_named_in_one_line(tmp_path, kind):
+    write, phrase = NOT_CHECKPOINTS[kind]
+    path = tmp_path / "x.ckpt"
+    write(path)
+    with pytest.raises(ValueError) as raised:
+        read_checkpoint(path)
+    line = str(raised.value)
+    assert line.startswith(f"ckpt_path={path}: not a readable checkpoint: ") and phrase in line, line
+    # Never torch's advice to load it with weights_only=False (which would run its code).
+    assert "\n" not in line and "weights_only" not in line
+
+
+def test_a_run_directory_as_ckpt_path_suggests_its_last_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    with pytest.raises(ValueError, match=f"^ckpt_path={run}: is a directory, not a checkpoint file; give a .ckpt"):
+        read_checkpoint(run)
+    torch.save({"state_dict": {}}, run / "checkpoints" / "last.ckpt")
+    with pytest.raises(ValueError, match=f"did you mean ckpt_path={run}/checkpoints/last.ckpt\\?$"):
+        read_checkpoint(run)

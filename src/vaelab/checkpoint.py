@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,19 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     import torch  # here: `vaelab-eval --help` needs no torch
 
     path = Path(path).expanduser()
+    if path.is_dir():
+        found = next((p for p in (path / "checkpoints" / "last.ckpt", path / "last.ckpt") if p.is_file()), None)
+        hint = f"did you mean ckpt_path={found}?" if found else "give a .ckpt file (a run's checkpoints/last.ckpt)"
+        raise ValueError(f"ckpt_path={path}: is a directory, not a checkpoint file; {hint}")
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path={path}: no such file")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: nothing the user can act on
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, not a torch file, a pickle with code in it, ...
-        raise ValueError(f"ckpt_path={path}: not a readable checkpoint ({type(err).__name__}: {err})") from err
+        # torch's own message advises loading with weights_only=False, which would run the file's code.
+        raise ValueError(f"ckpt_path={path}: not a readable checkpoint: {_unreadable(path, err)}") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ValueError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
     if not isinstance(checkpoint.get("vaelab"), dict) or not isinstance(checkpoint["vaelab"].get("config"), dict):
@@ -55,6 +63,27 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     _migrate(checkpoint)
     _one_name_for_k(checkpoint["vaelab"]["config"])
     return checkpoint
+
+
+def _unreadable(path: Path, err: Exception) -> str:
+    """What a file that torch.load(weights_only=True) refused is, told by its first bytes."""
+    with path.open("rb") as f:
+        head = f.read(512)
+    if not head:
+        return "the file is empty (0 bytes)"
+    if head.startswith(b"PK\x03\x04"):  # a zip archive: what torch.save writes
+        if "Weights only load failed" not in str(err):
+            return f"a truncated or corrupt torch file ({path.stat().st_size} bytes): copy or save it again"
+        named = re.search(r"GLOBAL (\S+) was not an allowed", str(err))
+        what = f" ({named.group(1)})" if named else ""
+        return f"it holds Python objects{what} that vaelab does not load; a vaelab checkpoint holds tensors and plain values only"
+    if head[0] == 0x80:  # a pickle's protocol byte: pickle.dump, or torch.save's legacy format
+        return "a Python pickle, not a vaelab checkpoint; vaelab does not load pickled objects"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not a vaelab checkpoint (not a file that torch.save wrote)"
+    return "a text file, not a vaelab checkpoint (not a file that torch.save wrote)"
 
 
 def _one_name_for_k(config: dict[str, Any]) -> None:
