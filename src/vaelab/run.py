@@ -25,6 +25,7 @@ from vaelab.config import schema, targets
 from vaelab.errors import root_cause
 from vaelab.io import make_dir, write_json, write_text
 from vaelab.resume import check_resumable
+from vaelab.runs import lock
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +161,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then test the best checkpoint; returns the final metrics (also in metrics.json).
 
     status.json in the run directory says how the run ended: finished, interrupted, or failed and why.
+    One process at a time runs in a run directory: a second one is refused before it writes
+    anything (vaelab.runs.lock).
     """
     output_dir = make_dir(cfg.paths.output_dir, "paths.output_dir")
+    # Under DDP only the launching process holds the lock: the other ranks share its directory.
+    held = lock.hold(output_dir) if lock.launching_process() else contextlib.nullcontext()
+    with held:
+        return _recorded(cfg, output_dir)
+
+
+def _recorded(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     status = output_dir / "status.json"
     try:
         model, ckpt_path = preflight(cfg, output_dir)
