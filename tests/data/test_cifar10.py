@@ -166,3 +166,18 @@ def test_test_stage_reads_only_the_test_batch(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         dm.setup("fit")
     assert f"files not found ({', '.join(TRAIN)})" in str(err.value)
+
+
+def test_batches_split_across_two_folders_are_refused(tmp_path):
+    """Train batches in data_dir, the test batch only in its subfolder: refused, not mixed."""
+    write_batches(tmp_path / "cifar-10-batches-bin")
+    for name in TRAIN:
+        (tmp_path / "cifar-10-batches-bin" / name).rename(tmp_path / name)
+    for stage in ("fit", "test"):
+        dm = CIFAR10(str(tmp_path), download=True)
+        dm.prepare_data()  # no download beside a partial folder (none is attempted: no network here either)
+        with pytest.raises(FileNotFoundError) as err:
+            dm.setup(stage)
+        (line,) = str(err.value).splitlines()
+        assert f"files not found ({TEST}) in {tmp_path}, which holds the data set's other files" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*TRAIN, "cifar-10-batches-bin"])

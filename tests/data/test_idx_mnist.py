@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,9 @@ import torch
 
 from vaelab.data import MNIST, Digits, FashionMNIST
 from vaelab.data.idx import read_idx
+from vaelab.data.prepare import main as prepare_main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_idx(path, array: np.ndarray) -> None:
@@ -179,3 +183,56 @@ def test_fit_stage_on_test_files_alone_names_the_train_files(mnist_test_split, t
         (line,) = str(err.value).splitlines()
         assert "files not found (train-images-idx3-ubyte, train-labels-idx1-ubyte)" in line
         assert dm.splits == {}
+
+
+def link(src_dir, dst_dir, stems) -> None:
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    for stem in stems:
+        (dst_dir / f"{stem}.gz").symlink_to(src_dir / f"{stem}.gz")
+
+
+ALL = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def test_a_partial_data_dir_is_never_completed_from_another(fashion_mnist_dir, tmp_path, capsys):
+    """DIR lacks t10k-images: refused, naming it and DIR, though search_dirs holds it."""
+    partial = tmp_path / "partial"
+    link(fashion_mnist_dir, partial, [s for s in ALL if s != "t10k-images-idx3-ubyte"])
+    for stage in ("fit", "test", None):
+        dm = FashionMNIST(data_dir=partial, search_dirs=[fashion_mnist_dir], download=True)
+        dm.prepare_data()  # download on, yet nothing is fetched beside a partial directory
+        with pytest.raises(FileNotFoundError) as err:
+            dm.setup(stage)
+        (line,) = str(err.value).splitlines()
+        assert f"files not found (t10k-images-idx3-ubyte) in {partial}," in line
+        assert "all files of a data set are read from one directory" in line and dm.splits == {}
+        assert not (partial / "FashionMNIST").exists()
+    # The reported command, in-process: one line on stderr, exit code 1.
+    code = prepare_main(
+        ["data=fashion_mnist", f"data.data_dir={partial}", "data.download=false"], config_dir=str(ROOT / "conf")
+    )
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and line.startswith("error: data=FashionMNIST: files not found (t10k-images-idx3-ubyte)")
+    # The same directory made whole is read, and its test images are the real ones.
+    link(fashion_mnist_dir, partial, ["t10k-images-idx3-ubyte"])
+    dm = FashionMNIST(data_dir=partial, search_dirs=[], download=False)
+    dm.setup("test")
+    assert dm.splits["test"][0].shape == (10000, 1, 28, 28)
+
+
+def test_test_files_are_not_taken_from_a_search_dir(mnist_test_split, tmp_path):
+    """data_dir holds the train files only: the test stage names the t10k files, not search_dirs' copies."""
+    train_only, elsewhere = tmp_path / "train_only", tmp_path / "elsewhere"
+    (train_only).mkdir()
+    for kind in ("images-idx3", "labels-idx1"):
+        (train_only / f"train-{kind}-ubyte.gz").symlink_to(mnist_test_split / f"t10k-{kind}-ubyte.gz")
+    link(mnist_test_split, elsewhere, ALL[2:])
+    dm = MNIST(data_dir=train_only, search_dirs=[elsewhere], download=False)
+    with pytest.raises(
+        FileNotFoundError, match=rf"files not found \(t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte\) in {train_only},"
+    ):
+        dm.setup("test")
+    # With data_dir holding none of them, the search dir is the one source.
+    dm = MNIST(data_dir=tmp_path / "empty", search_dirs=[elsewhere], download=False)
+    dm.setup("test")
+    assert dm.find("t10k-images-idx3-ubyte") == elsewhere / "t10k-images-idx3-ubyte.gz"

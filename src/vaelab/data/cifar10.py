@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vaelab.config.types import Bool
 from vaelab.data.base import Split
 from vaelab.data.files import FileDataModule
 
@@ -51,13 +52,13 @@ def to_split(records: np.ndarray) -> Split:
 class CIFAR10(FileDataModule):
     """Krizhevsky's 32x32 colour images, 10 classes: 50k train (5k held out for validation) / 10k test.
 
-    Looks in `data_dir` and `data_dir/cifar-10-batches-bin`; downloads the binary archive
-    into `data_dir` only when neither holds the files.
+    Reads all batch files from `data_dir` or else `data_dir/cifar-10-batches-bin` (the first
+    holding any of them); downloads the binary archive into `data_dir` only when neither holds any.
     """
 
     split_files = FILES
 
-    def __init__(self, data_dir: str, download: bool = True, **kwargs):
+    def __init__(self, data_dir: str, download: Bool = True, **kwargs):
         kwargs.setdefault("val_size", 5000)
         super().__init__(data_dir, download, **kwargs)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vaelab.config.types import Bool
 from vaelab.data.base import Split
 from vaelab.data.files import FileDataModule
 from vaelab.data.idx import read_idx
@@ -20,8 +21,9 @@ FILES = {
 class IDXDataModule(FileDataModule):
     """28x28 grey images with 60k train / 10k test examples in IDX files.
 
-    Looks in `data_dir`, then in `search_dirs`, then in torchvision's download folder
-    under `data_dir`; downloads with torchvision only when none holds the files.
+    Reads all four files from the first of `data_dir`, `search_dirs`, torchvision's download
+    folder under `data_dir` that holds any of them (never some from one, some from another);
+    downloads with torchvision only when none holds any.
     """
 
     #: torchvision's dataset class name, used only to download.
@@ -32,7 +34,7 @@ class IDXDataModule(FileDataModule):
 
     split_files = FILES
 
-    def __init__(self, data_dir: str, search_dirs: list[str] | tuple[str, ...] = (), download: bool = True, **kwargs):
+    def __init__(self, data_dir: str, search_dirs: list[str] | tuple[str, ...] = (), download: Bool = True, **kwargs):
         kwargs.setdefault("val_size", 5000)
         super().__init__(data_dir, download, **kwargs)
         self.search_dirs = [Path(d).expanduser() for d in search_dirs]
