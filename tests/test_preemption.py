@@ -102,7 +102,7 @@ def test_sigusr1_requeue_resumes_in_the_same_directory_and_w_and_b_run(tmp_path,
     assert (tmp_path / "scontrol_calls").read_text() == "requeue 4242\n"
     assert (run / "hpc_ckpt_1.ckpt").is_file()
     assert first.returncode == 130 and "Traceback" not in err, err[-2000:]
-    assert json.loads((run / "status.json").read_text())["state"] == "interrupted"
+    assert json.loads((run / "status.json").read_text()) == {"state": "terminated", "signal": "SIGTERM"}
     last = run / "checkpoints" / "last.ckpt"
     stopped_at = torch.load(last, weights_only=True)["global_step"]
     assert 0 < stopped_at < STEPS and not (run / "metrics.json").exists()

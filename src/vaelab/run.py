@@ -25,7 +25,7 @@ from vaelab.config import schema, targets
 from vaelab.errors import root_cause
 from vaelab.io import make_dir, write_json, write_text
 from vaelab.resume import check_resumable
-from vaelab.runs import lock
+from vaelab.runs import lock, signals
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +160,14 @@ def instantiate_all(group: DictConfig | None, name: str) -> list[Any]:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then test the best checkpoint; returns the final metrics (also in metrics.json).
 
-    status.json in the run directory says how the run ended: finished, interrupted, or failed and why.
-    One process at a time runs in a run directory: a second one is refused before it writes
-    anything (vaelab.runs.lock).
+    status.json in the run directory says how the run ended: finished, interrupted, terminated
+    (by SIGTERM: vaelab.runs.signals), or failed and why. One process at a time runs in a run
+    directory: a second one is refused before it writes anything (vaelab.runs.lock).
     """
     output_dir = make_dir(cfg.paths.output_dir, "paths.output_dir")
     # Under DDP only the launching process holds the lock: the other ranks share its directory.
     held = lock.hold(output_dir) if lock.launching_process() else contextlib.nullcontext()
-    with held:
+    with signals.sigterm_terminates(), held:
         return _recorded(cfg, output_dir)
 
 
@@ -192,6 +192,9 @@ def _recorded(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
 def record_failure(status: Path, err: BaseException) -> None:
     if pruned(err):
         write_rank_zero(status, {"state": "pruned", "reason": str(err)})
+        return
+    if isinstance(err, signals.Terminated):
+        write_rank_zero(status, {"state": "terminated", "signal": err.signal})
         return
     state = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
     write_rank_zero(status, {"state": state, "error": str(root_cause(err))})
@@ -263,7 +266,9 @@ def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | No
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SystemExit as err:
-        # Lightning turns Ctrl-C into a graceful shutdown that ends in sys.exit(1): say what it was.
+        # Lightning stops at the end of a batch on SIGTERM (SIGTERMException, a SystemExit) ...
+        signals.raise_if_received()
+        # ... and turns Ctrl-C into a graceful shutdown that ends in sys.exit(1): say what it was.
         if trainer.interrupted:
             raise KeyboardInterrupt from err
         raise
@@ -271,6 +276,8 @@ def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | No
         last = output_dir / "checkpoints" / "last.ckpt"
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before"
         raise FloatingPointError(f"{err}; training stopped, {kept}") from err
+    # A SIGTERM in the last batch lets fitting end; Lightning forgets it when testing starts.
+    signals.raise_if_received()
     metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
