@@ -26,6 +26,7 @@ from vaelab.errors import root_cause
 from vaelab.io import make_dir, write_json, write_text
 from vaelab.resume import check_resumable
 from vaelab.runs import lock, signals
+from vaelab.runs.stopping import check_stopping
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,9 @@ def preflight(cfg: DictConfig, output_dir: Path) -> tuple[Any, Path | None]:
     """Every check that needs no data, before anything is written: each _target_ on vaelab's
     list, each value in its range, and the checkpoint to resume from (readable, trustworthy,
     made by the same settings, weights of this model's shape). Returns (model, resume path)."""
-    targets.check(schema.validate(cfg))
+    tree = schema.validate(cfg)
+    check_stopping(tree)
+    targets.check(tree)
     L.seed_everything(cfg.seed, workers=True)  # before the model's weights are drawn
     model = targets.instantiate(cfg.model, path="model")
     ckpt_path = resume_path(cfg, output_dir)

@@ -72,6 +72,7 @@ def search(tmp_path: Path, **settings):
     ("settings", "message"),
     [
         ({"n_jobs": 0}, "hydra.sweeper.n_jobs=0: must be an integer >= 1"),
+        ({"n_trials": 0}, "hydra.sweeper.n_trials=0: must be an integer >= 1 (the size of the whole study)"),
         ({"direction": "down"}, "hydra.sweeper.direction=down: must be minimize or maximize"),
         ({"grace_period": 30}, "hydra.sweeper.grace_period=30: must be > heartbeat_interval"),
         (

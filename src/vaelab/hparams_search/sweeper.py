@@ -65,7 +65,8 @@ class OptunaSearch:
     ) -> None:
         checks = [
             ("direction", direction, direction in DIRECTIONS, "minimize or maximize"),
-            ("n_trials", n_trials, n_trials >= 0, "an integer >= 0 (the size of the whole study)"),
+            # 0 would open (or create) a study and run nothing.
+            ("n_trials", n_trials, n_trials >= 1, "an integer >= 1 (the size of the whole study)"),
             ("n_jobs", n_jobs, n_jobs >= 1, "an integer >= 1"),
             ("max_failure_rate", max_failure_rate, 0 <= max_failure_rate <= 1, "in [0, 1]"),
             ("heartbeat_interval", heartbeat_interval, heartbeat_interval > 0, "> 0 seconds"),
