@@ -105,15 +105,14 @@ def run_app(hydra_main: Callable[[], Any], app: str, argv: Sequence[str] | None 
             and (code := exit_code(make_dir, value, key))
         ):
             return code
+    from vaelab.config.composition import run
+
     saved = sys.argv
     sys.argv = [saved[0], *command_line(words, app)]
     try:
-        hydra_main()
-    except SystemExit as done:
-        return done.code if isinstance(done.code, int) else int(done.code is not None)
+        return run(hydra_main, app, words)  # what Hydra cannot compose: one line
     finally:
         sys.argv = saved
-    return 0
 
 
 def beside_run(ckpt_path: str | None, folder: str) -> str:

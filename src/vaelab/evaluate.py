@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from vaelab.apps import CONF_DIR, app_settings, data_config, from_command_line, run_app
 from vaelab.checkpoint import load_model
 from vaelab.config import schema, targets
+from vaelab.config.composition import task_started
 from vaelab.errors import reported
 from vaelab.io import make_dir, write_json
 
@@ -183,6 +184,7 @@ def table(metrics: dict[str, Any], title: str) -> str:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
 def app(cfg: DictConfig) -> None:
+    task_started()  # Hydra composed the config: see vaelab.config.composition.run
     with reported():
         evaluate(cfg)
 

@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from vaelab.apps import CONF_DIR, app_settings, from_command_line, run_app
 from vaelab.checkpoint import load_model
 from vaelab.config import schema, targets
+from vaelab.config.composition import task_started
 from vaelab.errors import reported
 from vaelab.io import make_dir
 
@@ -95,6 +96,7 @@ def sample(cfg: DictConfig) -> list[Path]:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="sample")
 def app(cfg: DictConfig) -> None:
+    task_started()  # Hydra composed the config: see vaelab.config.composition.run
     with reported():
         sample(cfg)
 

@@ -47,6 +47,13 @@ from vaelab.run import train
         (["likelihood=gaussian", "likelihood.scale=nan"], "likelihood.scale=nan: must be a finite number"),
         (["likelihood=laplace", "likelihood.scale=-1"], "likelihood.scale=-1: must be > 0"),
         (["likelihood=gaussian_learned", "likelihood.min_scale=0"], "likelihood.min_scale=0: must be > 0"),
+        (
+            ["trainer.precision=bogus"],
+            "trainer.precision='bogus': must be one of 'transformer-engine', 'transformer-engine-float16', "
+            "'16-true', '16-mixed', 'bf16-true', 'bf16-mixed', '32-true', '64-true' (or the short forms 64, 32, 16,",
+        ),
+        (["trainer.precision=8"], "trainer.precision=8: must be one of 'transformer-engine'"),
+        (["~objective"], "objective: no objective is chosen; choose one with objective=NAME: beta_tcvae, capacity"),
     ],
 )
 def test_bad_values_are_one_line_before_any_work(cfg_factory, tmp_path, overrides, message):

@@ -79,6 +79,25 @@ Size = Annotated[Any, AfterValidator(_count_or_fraction)]
 Limit = Annotated[Any, AfterValidator(_limit)]
 
 
+def lightning_precision(value: Any) -> Any:
+    """A precision Lightning accepts (its own list), refused here, before any work, rather than
+    by Lightning once the run has started."""
+    import typing
+
+    from lightning.fabric import connector
+
+    def values(kind: Any) -> list[Any]:  # the values of a Literal, or of a Union of them
+        return [v for a in typing.get_args(kind) for v in (values(a) if typing.get_args(a) else [a])]
+
+    if value not in values(connector._PRECISION_INPUT):
+        full = ", ".join(map(repr, values(connector._PRECISION_INPUT_STR)))
+        short = ", ".join(
+            map(repr, values(connector._PRECISION_INPUT_INT) + values(connector._PRECISION_INPUT_STR_ALIAS))
+        )
+        raise ValueError(f"must be one of {full} (or the short forms {short})")
+    return value
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -372,7 +391,7 @@ class Trainer(Open):
     accelerator: Annotated[str, AfterValidator(available_accelerator)]
     devices: PosInt | Literal[-1] | str | list[NonNegInt]
     num_nodes: PosInt = 1
-    precision: str | Int
+    precision: Annotated[str | Int, AfterValidator(lightning_precision)]
     log_every_n_steps: PosInt
     check_val_every_n_epoch: PosInt | None
     gradient_clip_val: NonNegFloat | None
@@ -576,6 +595,11 @@ def validate(cfg: DictConfig, schema: type[BaseModel] = Settings, source: str = 
 
     A setting that merely repeats another (`model.latent_dim: ${...}` style interpolations) is
     reported at its source only, so that one bad value gives one message."""
+    from vaelab.config.composition import missing_group
+
+    # A group removed (~model, model=[]) named as such, before its interpolations fail to resolve.
+    if missing := missing_group(cfg, schema):
+        raise ConfigError(f"{source}{missing}")
     try:
         tree = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:
