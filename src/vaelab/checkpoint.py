@@ -62,7 +62,23 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     check_records(checkpoint.get("callbacks"), f"ckpt_path={path}")
     _migrate(checkpoint)
     _one_name_for_k(checkpoint["vaelab"]["config"])
+    _trainer_defaults(checkpoint["vaelab"]["config"])
     return checkpoint
+
+
+def _trainer_defaults(config: dict[str, Any]) -> None:
+    """A config stored before conf/trainer listed every Trainer argument ran the ones it lacks
+    with Lightning's defaults: said so, so that a resume compares like with like."""
+    trainer = config.get("trainer")
+    if not (isinstance(trainer, dict) and trainer.get("_target_") == "lightning.pytorch.Trainer"):
+        return
+    import inspect
+
+    from lightning.pytorch import Trainer
+
+    for name, parameter in inspect.signature(Trainer.__init__).parameters.items():
+        if name not in ("self", "logger", "callbacks") and parameter.default is not inspect.Parameter.empty:
+            trainer.setdefault(name, parameter.default)
 
 
 def _unreadable(path: Path, err: Exception) -> str:
@@ -147,15 +163,18 @@ def stored_config(
     overrides: Sequence[str] = (),
     groups: Mapping[str, tuple[str, Any]] | None = None,
     settings: Mapping[str, Any] | None = None,
+    trust: targets.Trust | None = None,
 ) -> DictConfig:
     """The checkpoint's config with, in this order, `groups` ({group: (choice, config node)})
     replacing its own, the `key=value` (or `++key=value`) `overrides` applied, and `settings`
-    ({dotted key: value}, a command's own) set; checked: only known keys, only allowed targets,
-    every value in its schema's range, data of the shape the model was trained on."""
+    ({dotted key: value}, a command's own) set; checked: only known keys, only vaelab's own
+    targets and those of the packages in `trust` (default: the installed plugins' only), every
+    value in its schema's range, data of the shape the model was trained on."""
     source = f"ckpt_path={path}"
+    trust = trust or targets.Trust.of()
     # The targets as written, then (below) as resolved: a config that does not even resolve
     # is still refused for what it names.
-    targets.check(checkpoint["vaelab"]["config"], source)
+    targets.check(checkpoint["vaelab"]["config"], source, trust=trust)
     try:
         cfg = OmegaConf.create(checkpoint["vaelab"]["config"])
         model_shape = list(OmegaConf.select(cfg, "model.data_shape"))  # what the weights were trained on
@@ -174,8 +193,8 @@ def stored_config(
     for key, value in (settings or {}).items():
         OmegaConf.update(cfg, key, value, merge=False)
     # Only params_per_dim may run while resolving (see read_checkpoint); then the resolved targets.
-    tree = schema.validate(cfg, source=f"{source}: ")
-    targets.check(tree, source)
+    tree = schema.validate(cfg, source=f"{source}: ", trust=trust)
+    targets.check(tree, source, trust=trust)
     from vaelab.data.shapes import check_compatible
 
     chosen = (groups or {}).get("data")
@@ -252,11 +271,13 @@ def load_model(
     overrides: Sequence[str] | None = None,
     groups: Mapping[str, tuple[str, Any]] | None = None,
     settings: Mapping[str, Any] | None = None,
+    trust: targets.Trust | None = None,
 ) -> tuple[Any, DictConfig, dict[str, Any]]:
     """(model in eval mode, its config changed as `stored_config` says, the checkpoint dict)."""
     checkpoint = read_checkpoint(path)
-    cfg = stored_config(checkpoint, path, list(overrides or ()), groups, settings)
-    model = targets.instantiate(cfg.model, source=f"ckpt_path={path}", path="model")
+    trust = trust or targets.Trust.of()
+    cfg = stored_config(checkpoint, path, list(overrides or ()), groups, settings, trust)
+    model = targets.instantiate(cfg.model, source=f"ckpt_path={path}", path="model", trust=trust)
     changes = [f"{g}={choice}" for g, (choice, _) in (groups or {}).items()] + list(overrides or ())
     load_weights(model, checkpoint, path, f" with {', '.join(changes)}" if changes else "")
     model.run_info = checkpoint["vaelab"]

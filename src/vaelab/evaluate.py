@@ -50,7 +50,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     changes |= {f"eval.{key}": settings["eval"][key] for key in ("active_threshold", "min_active_share")}
     changes = {key: value for key, value in changes.items() if value is not None}
     groups, overrides = from_command_line(cfg, "eval")
-    model, ckpt_cfg, _ = load_model(ckpt_path, overrides, groups, changes)
+    trust = targets.Trust.of(settings["trust"])  # what the checkpoint's config may name (config.targets)
+    model, ckpt_cfg, _ = load_model(ckpt_path, overrides, groups, changes, trust)
     # Before any work: each OOD set names a data config of a shape the model can score.
     ood_sets = {
         name: data_config(name, ckpt_cfg, (settings["ood_data_dirs"] or {}).get(name)) for name in settings["ood"]
@@ -64,7 +65,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     make_dir(out, "hydra.run.dir")
 
     L.seed_everything(ckpt_cfg.seed, verbose=False)
-    datamodule = targets.instantiate(ckpt_cfg.data, path="data")
+    datamodule = targets.instantiate(ckpt_cfg.data, path="data", trust=trust)
     # The test split alone reads only the test files (MNIST, CIFAR-10); train and val need them all.
     datamodule.setup("test" if split == "test" else "fit")
     check_data_fits(model.model.likelihood, datamodule, split, ckpt_cfg.data)
@@ -78,6 +79,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer = targets.instantiate(
         ckpt_cfg.trainer,
         path="trainer",
+        trust=trust,
         devices=1,
         num_nodes=1,
         strategy="auto",

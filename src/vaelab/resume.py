@@ -18,6 +18,7 @@ from vaelab.config.schema import interpolated_paths, is_copy
 # Dotted prefixes of the settings a resumed run may change.
 MAY_CHANGE = (
     "ckpt_path",
+    "trust",
     "paths",
     "task_name",
     "tags",

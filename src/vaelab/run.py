@@ -92,7 +92,9 @@ def check_resume(cfg: DictConfig, path: Path, model) -> None:
             f"ckpt_path={path}: made by {checkpoint['vaelab']['migrated_from']}: it can be evaluated and sampled "
             f"(vaelab-eval, vaelab-sample), not resumed; start a new run without ckpt_path"
         )
-    check_resumable(stored_config(checkpoint, path), cfg, path)
+    # Only this command's trust=[...] counts: a checkpoint's own stored `trust` is data like the rest.
+    trust = targets.Trust.of(cfg.get("trust"))
+    check_resumable(stored_config(checkpoint, path, trust=trust), cfg, path)
     load_weights(model, checkpoint, path)
 
 

@@ -46,7 +46,8 @@ def sample(cfg: DictConfig) -> list[Path]:
         raise ValueError("interpolate=true decodes paths between encoded images: sampler and temperature do not apply")
     out = Path(HydraConfig.get().runtime.output_dir)
     groups, overrides = from_command_line(cfg, "sample")
-    system, ckpt_cfg, _ = load_model(settings["ckpt_path"], overrides, groups, {"paths.output_dir": str(out)})
+    trust = targets.Trust.of(settings["trust"])
+    system, ckpt_cfg, _ = load_model(settings["ckpt_path"], overrides, groups, {"paths.output_dir": str(out)}, trust)
     model = system.model
     sampler = targets.instantiate(settings["sampler"], path="sampler")
     make_dir(out, "hydra.run.dir")
@@ -55,7 +56,7 @@ def sample(cfg: DictConfig) -> list[Path]:
     with torch.no_grad():
         if not interpolate:
             if sampler.needs_data:
-                datamodule = targets.instantiate(ckpt_cfg.data, path="data")
+                datamodule = targets.instantiate(ckpt_cfg.data, path="data", trust=trust)
                 datamodule.setup("fit")  # the train split: the codes the sampler is fitted to
                 sampler.fit(model, datamodule)
             z = sampler.distribution(model, temperature).sample((n,)).to(model.device, torch.float32)  # (n, L)
@@ -68,14 +69,16 @@ def sample(cfg: DictConfig) -> list[Path]:
                 from vaelab.quality.apps import score_samples
 
                 # The GMM's data module holds the test split too; else one is made for it.
-                test = datamodule if sampler.needs_data else targets.instantiate(ckpt_cfg.data, path="data")
+                test = (
+                    datamodule if sampler.needs_data else targets.instantiate(ckpt_cfg.data, path="data", trust=trust)
+                )
                 cache = Path(ckpt_cfg.paths.data_dir) / "feature_nets"
                 metrics = score_samples(x, test, "test", settings["quality"], cache, out)
                 print("\n".join(f"{key}  {value:.4f}" for key, value in sorted(metrics.items())))
                 written.append(out / "quality.json")
         else:
             pairs, steps = settings["pairs"], settings["steps"]
-            datamodule = targets.instantiate(ckpt_cfg.data, path="data")
+            datamodule = targets.instantiate(ckpt_cfg.data, path="data", trust=trust)
             datamodule.setup("test")
             x_test = datamodule.splits["test"][0]
             idx = torch.randperm(len(x_test))[: 2 * pairs]

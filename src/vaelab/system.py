@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
+from vaelab.config.types import Bool, NonNegFloat, NonNegInt, PosInt, Shape, Share
 from vaelab.kl_schedules import Constant
 from vaelab.likelihood import Likelihood
 from vaelab.metrics import ELBO, NLL, LatentUsage
@@ -45,19 +46,19 @@ class VAESystem(L.LightningModule):
         encoder: nn.Module,
         decoder: nn.Module,
         likelihood: Likelihood,
-        data_shape: Sequence[int],
-        latent_dim: int,
+        data_shape: Shape,
+        latent_dim: PosInt,
         prior: nn.Module | None = None,
         objective: Objective | None = None,
         kl_schedule: Callable[[int], float] | None = None,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Mapping[str, Any] | Callable[..., Any] | None = None,
-        num_iw_samples: int = 100,
-        val_iw_samples: int = 0,
-        iw_rows_per_chunk: int = 4096,
-        active_threshold: float = 0.01,
-        min_active_share: float = 0.5,
-        check_finite: bool = True,
+        num_iw_samples: PosInt = 100,
+        val_iw_samples: NonNegInt = 0,
+        iw_rows_per_chunk: PosInt = 4096,
+        active_threshold: NonNegFloat = 0.01,
+        min_active_share: Share = 0.5,
+        check_finite: Bool = True,
     ):
         super().__init__()
         prior = StandardNormal(latent_dim) if prior is None else prior

@@ -1,4 +1,5 @@
-"""vaelab.config.targets: only vaelab's own classes and a few torch/Lightning families are instantiated."""
+"""vaelab.config.targets for a checkpoint's config: only vaelab's own classes and a few torch/Lightning families
+(and, in tests/config/test_trust.py, the packages the user trusts) are instantiated."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from vaelab.config.targets import RefusedTarget, check, instantiate, resolve_target
+from vaelab.config.targets import RefusedTarget, Trust, check, instantiate, resolve_target
 
 
 @pytest.mark.parametrize(
@@ -61,7 +62,7 @@ def test_refusal_names_the_target_and_where_it_sits():
     with pytest.raises(
         RefusedTarget, match=r"^ckpt: refused to instantiate 'os.system' at model.encoder._args_\[0\]\[0\]"
     ):
-        check(tree, "ckpt")
+        check(tree, "ckpt", trust=Trust())
 
 
 def test_an_argument_the_class_does_not_take_is_named():

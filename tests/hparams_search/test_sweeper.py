@@ -80,7 +80,10 @@ def search(tmp_path: Path, **settings):
             "hydra.sweeper.pruner.n_startup_trial: optuna.pruners.MedianPruner takes no argument 'n_startup_trial'; "
             "did you mean n_startup_trials?",
         ),
-        ({"sampler": {"_target_": "os.system"}}, "refused to instantiate 'os.system' at hydra.sweeper.sampler"),
+        (
+            {"sampler": {"_target_": "os.system"}},
+            "hydra.sweeper.sampler._target_='os.system': must be a subclass of optuna.samplers._base.BaseSampler",
+        ),
     ],
 )
 def test_a_bad_sweeper_setting_is_one_line_before_any_trial(tmp_path, settings, message):

@@ -26,6 +26,8 @@ from typing import Any
 import lightning as L
 import torch
 
+from vaelab.config.types import Bool, PosInt, Seed
+
 
 def factor_source(datamodule: Any) -> Any | None:
     """The data module's factor source (vaelab.data.factors), set by its setup(); None for data
@@ -49,8 +51,7 @@ def scores(model: torch.nn.Module, datamodule: Any, seed: int = 0, fast: bool = 
 
 
 class Disentanglement(L.Callback):
-    def __init__(self, fast_every_n_epochs: int | None = None, seed: int = 0, fast_test: bool = False):
-        # Ranges: vaelab.config.schema.DisentanglementCallback.
+    def __init__(self, fast_every_n_epochs: PosInt | None = None, seed: Seed = 0, fast_test: Bool = False):
         self.fast_every_n_epochs, self.seed, self.fast_test = fast_every_n_epochs, int(seed), bool(fast_test)
 
     def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, split: str, fast: bool) -> None:

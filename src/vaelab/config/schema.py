@@ -20,44 +20,29 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    Discriminator,
     Field,
     Strict,
-    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from vaelab.config.types import (  # noqa: F401 (the run-level schema's types; also used by components)
+    Bool,
+    Float,
+    Int,
+    Limit,
+    NonNegFloat,
+    NonNegInt,
+    PosFloat,
+    PosInt,
+    Seed,
+    Shape,
+    Share,
+    Size,
+)
 from vaelab.errors import root_cause
-
-# Strict: 2.5 is not silently an int, "abc" not a number, true not 1; floats must be finite.
-Int = Annotated[int, Strict()]
-PosInt = Annotated[int, Strict(), Field(ge=1)]
-NonNegInt = Annotated[int, Strict(), Field(ge=0)]
-Float = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-PosFloat = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
-Share = Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)]
-Bool = Annotated[bool, Strict()]
-Shape = Annotated[list[PosInt], Field(min_length=1, max_length=3)]
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _count_or_fraction(value: Any) -> int | float:
-    if _whole(value) and value >= 1 or isinstance(value, float) and 0 < value < 1:
-        return value
-    raise ValueError("must be a count >= 1 or a fraction in (0, 1)")
-
-
-def _limit(value: Any) -> int | float:
-    if _whole(value) and value >= 0 or isinstance(value, float) and 0 <= value <= 1:
-        return value
-    raise ValueError("must be a number of batches >= 0 or a fraction in [0, 1]")
 
 
 def available_accelerator(name: Any) -> str:
@@ -72,11 +57,6 @@ def available_accelerator(name: Any) -> str:
     if name not in ("cpu", "gpu", "cuda", "mps", "tpu", "auto"):
         raise ValueError("must be one of 'cpu', 'gpu', 'cuda', 'mps', 'tpu' or 'auto'")
     return name
-
-
-# A count or a fraction: one check, so a bad value gets one message, not one per union member.
-Size = Annotated[Any, AfterValidator(_count_or_fraction)]
-Limit = Annotated[Any, AfterValidator(_limit)]
 
 
 def lightning_precision(value: Any) -> Any:
@@ -114,230 +94,6 @@ class Open(Component):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
-# ------------------------------------------------------------------------------ likelihoods
-
-
-class Bernoulli(Component):
-    target: Literal["vaelab.likelihood.Bernoulli", "vaelab.likelihood.ContinuousBernoulli"] = Field(alias="_target_")
-
-
-class FixedScale(Component):
-    target: Literal["vaelab.likelihood.Gaussian", "vaelab.likelihood.Laplace"] = Field(alias="_target_")
-    scale: PosFloat
-
-
-class LearnedScale(Component):
-    target: Literal["vaelab.likelihood.GaussianLearned"] = Field(alias="_target_")
-    min_scale: PosFloat
-
-
-class DiscretizedLogistic(Component):
-    target: Literal["vaelab.likelihood.DiscretizedLogistic"] = Field(alias="_target_")
-    min_log_scale: Float
-
-
-class DiscretizedLogisticMixture(DiscretizedLogistic):
-    target: Literal["vaelab.likelihood.DiscretizedLogisticMixture"] = Field(alias="_target_")
-    n_mix: PosInt
-
-
-Likelihood = Annotated[
-    Bernoulli | FixedScale | LearnedScale | DiscretizedLogistic | DiscretizedLogisticMixture,
-    Field(discriminator="target"),
-]
-
-# ------------------------------------------------------------------------------ data
-
-
-class Data(Component):
-    shape: Shape
-    batch_size: PosInt
-    eval_batch_size: PosInt
-    val_size: Size
-    binarize: Literal["none", "static", "dynamic"]
-    seed: NonNegInt
-    on_device: Bool
-
-
-class Files(Data):
-    target: Literal["vaelab.data.MNIST", "vaelab.data.FashionMNIST", "vaelab.data.CIFAR10"] = Field(alias="_target_")
-    data_dir: str
-    search_dirs: list[str] = []
-    download: Bool
-
-
-class Digits(Data):
-    target: Literal["vaelab.data.Digits"] = Field(alias="_target_")
-    test_size: Size
-
-
-class Folder(Data):
-    target: Literal["vaelab.data.ImageFolder"] = Field(alias="_target_")
-    root: str
-    image_size: PosInt
-    channels: Literal[1, 3]
-    test_size: Size
-
-
-class Array(Data):
-    target: Literal["vaelab.data.ArrayData"] = Field(alias="_target_")
-    path: str
-    key: str | None
-    labels_key: str | None
-    scale: PosFloat
-    test_size: Size
-
-
-class FactorData(Data):
-    """Data with ground-truth factors (vaelab.data.factors): splits are sets of factor combinations."""
-
-    train_size: Size | None
-    test_size: Size
-    # Binary or colour already; batches are rendered, so there is no stored split to binarise.
-    binarize: Literal["none"]
-
-
-Resolution = Annotated[int, Strict(), Field(ge=8, le=1024)]
-
-
-class Shapes2D(FactorData):
-    target: Literal["vaelab.data.Shapes2D"] = Field(alias="_target_")
-    resolution: Resolution
-
-
-class ColourObjects(FactorData):
-    target: Literal["vaelab.data.ColourObjects"] = Field(alias="_target_")
-    resolution: Resolution
-
-
-class DSprites(FactorData):
-    target: Literal["vaelab.data.DSprites"] = Field(alias="_target_")
-    data_dir: str
-
-
-DataSource = Annotated[
-    Files | Digits | Folder | Array | Shapes2D | ColourObjects | DSprites, Field(discriminator="target")
-]
-
-# ------------------------------------------------------------------------------ model
-
-
-class MLPNet(Component):
-    target: Literal["vaelab.model.MLPEncoder", "vaelab.model.MLPDecoder"] = Field(alias="_target_")
-    data_shape: Shape
-    latent_dim: PosInt
-    hidden: list[PosInt]
-    params_per_dim: PosInt = 1
-
-
-class ConvNet(Component):
-    target: Literal["vaelab.model.ConvEncoder", "vaelab.model.ConvDecoder"] = Field(alias="_target_")
-    data_shape: Shape
-    latent_dim: PosInt
-    channels: Annotated[list[PosInt], Field(min_length=1)]
-    params_per_dim: PosInt = 1
-
-
-Net = Annotated[MLPNet | ConvNet, Field(discriminator="target")]
-
-
-# ------------------------------------------------------------------------------ priors
-
-
-class StandardPrior(Component):
-    target: Literal["vaelab.priors.StandardNormal"] = Field(alias="_target_")
-    latent_dim: PosInt
-
-
-class MoGPrior(Component):
-    target: Literal["vaelab.priors.MixtureOfGaussians"] = Field(alias="_target_")
-    latent_dim: PosInt
-    components: PosInt
-    init_spread: PosFloat
-
-
-class VampPrior(Component):
-    target: Literal["vaelab.priors.VampPrior"] = Field(alias="_target_")
-    data_shape: Shape
-    components: PosInt
-    init_mean: Float
-    init_std: NonNegFloat
-
-
-Prior = Annotated[StandardPrior | MoGPrior | VampPrior, Field(discriminator="target")]
-
-# ------------------------------------------------------------------------------ objectives
-
-
-class ELBOObjective(Component):
-    target: Literal["vaelab.objectives.ELBO"] = Field(alias="_target_")
-    beta: NonNegFloat
-    free_bits: NonNegFloat
-
-
-class BetaTCVAEObjective(Component):
-    target: Literal["vaelab.objectives.BetaTCVAE"] = Field(alias="_target_")
-    alpha: NonNegFloat
-    beta: NonNegFloat
-    gamma: NonNegFloat
-    sampling: Literal["mws", "mss"]
-
-
-class FactorVAEObjective(Component):
-    target: Literal["vaelab.objectives.FactorVAE"] = Field(alias="_target_")
-    latent_dim: PosInt
-    gamma: NonNegFloat
-    discriminator_hidden: Annotated[list[PosInt], Field(min_length=1)]
-    discriminator_lr: PosFloat
-    discriminator_betas: Annotated[list[Share], Field(min_length=2, max_length=2)]
-
-
-class DIPVAEObjective(Component):
-    target: Literal["vaelab.objectives.DIPVAE"] = Field(alias="_target_")
-    variant: Literal["i", "ii"]
-    lambda_od: NonNegFloat
-    lambda_d: NonNegFloat
-
-
-class CapacityObjective(Component):
-    target: Literal["vaelab.objectives.Capacity"] = Field(alias="_target_")
-    gamma: NonNegFloat
-    max_capacity: NonNegFloat
-    capacity_steps: NonNegInt
-
-
-class IWAEObjective(Component):
-    target: Literal["vaelab.objectives.IWAE"] = Field(alias="_target_")
-    num_samples: PosInt
-    estimator: Literal["iwae", "dreg"]
-
-
-ObjectiveNode = Annotated[
-    ELBOObjective | BetaTCVAEObjective | FactorVAEObjective | DIPVAEObjective | CapacityObjective | IWAEObjective,
-    Field(discriminator="target"),
-]
-
-# ------------------------------------------------------------------------------ KL schedules
-
-
-class ConstantSchedule(Component):
-    target: Literal["vaelab.kl_schedules.Constant"] = Field(alias="_target_")
-
-
-class LinearSchedule(Component):
-    target: Literal["vaelab.kl_schedules.Linear"] = Field(alias="_target_")
-    steps: NonNegInt
-
-
-class CyclicalSchedule(Component):
-    target: Literal["vaelab.kl_schedules.Cyclical"] = Field(alias="_target_")
-    total_steps: PosInt
-    cycles: PosInt
-    ratio: Annotated[float, Strict(), Field(gt=0, le=1, allow_inf_nan=False)]
-
-
-KLSchedule = Annotated[ConstantSchedule | LinearSchedule | CyclicalSchedule, Field(discriminator="target")]
-
 # ------------------------------------------------------------------------------ the system
 
 
@@ -362,24 +118,17 @@ class Scheduler(Section):
     monitor: str | None
 
 
-class Model(Component):
-    target: Literal["vaelab.system.VAESystem"] = Field(alias="_target_")
-    latent_dim: PosInt
-    data_shape: Shape
-    likelihood: Likelihood
-    prior: Prior
-    objective: ObjectiveNode
-    kl_schedule: KLSchedule
-    encoder: Net
-    decoder: Net
-    num_iw_samples: PosInt
-    val_iw_samples: NonNegInt
-    active_threshold: NonNegFloat
-    min_active_share: Share
-    check_finite: Bool
-    optimizer: Optimizer
+class Model(Open):
+    """The system (`vaelab.system.VAESystem`, or a researcher's): its settings and components are
+    checked from its constructor's signature (vaelab.config.components); named here are those
+    the rules across settings below read."""
+
+    objective: Open | None = None
+    optimizer: Optimizer | None = None
     # A bare scheduler partial (the form of earlier vaelab configs and checkpoints) steps every epoch.
-    scheduler: Scheduler | Open | None
+    scheduler: Scheduler | Open | None = None
+    num_iw_samples: Any = None
+    val_iw_samples: Any = None
 
 
 # ------------------------------------------------------------------------------ running
@@ -400,28 +149,6 @@ class Trainer(Open):
     limit_val_batches: Limit | None
     limit_test_batches: Limit | None
     fast_dev_run: Bool | NonNegInt
-
-
-class DisentanglementCallback(Component):
-    """vaelab.callbacks.Disentanglement: its scores every N validations (null: none) and after testing."""
-
-    target: Literal["vaelab.callbacks.Disentanglement"] = Field(alias="_target_")
-    fast_every_n_epochs: PosInt | None = None
-    fast_test: Bool = False
-    seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)] = 0
-
-
-def _callback_kind(node: Any) -> str:
-    target = node.get("_target_") if isinstance(node, dict) else getattr(node, "target", None)
-    return target if target == "vaelab.callbacks.Disentanglement" else "any.callback"
-
-
-# Callbacks with settings of their own are checked here; any other, by its class's signature
-# (targets.check). The tags name union members (with a dot, so error paths skip them).
-Callback = Annotated[
-    Annotated[DisentanglementCallback, Tag("vaelab.callbacks.Disentanglement")] | Annotated[Open, Tag("any.callback")],
-    Discriminator(_callback_kind),
-]
 
 
 class Study(Section):
@@ -467,10 +194,15 @@ class Quality(Section):
     seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
 
 
+# Package names (mylab, mylab.models) whose classes a checkpoint's config may name (config.targets).
+TrustList = list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]]
+
+
 class EvalApp(Section):
     """conf/eval.yaml: what vaelab-eval sets beside the checkpoint's config."""
 
     ckpt_path: str
+    trust: TrustList = []
     split: Literal["train", "val", "test"]
     pictures: Bool
     task_name: Annotated[str, Field(min_length=1)]
@@ -483,30 +215,18 @@ class EvalApp(Section):
     quality: Quality
 
 
-class PriorSampler(Component):
-    target: Literal["vaelab.samplers.PriorSampler"] = Field(alias="_target_")
-
-
-class GMMSampler(Component):
-    target: Literal["vaelab.samplers.GMMSampler"] = Field(alias="_target_")
-    n_components: PosInt
-    seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
-
-
-Sampler = Annotated[PriorSampler | GMMSampler, Field(discriminator="target")]
-
-
 class SampleApp(Section):
     """conf/sample.yaml: what vaelab-sample sets beside the checkpoint's config."""
 
     ckpt_path: str
+    trust: TrustList = []
     n: PosInt
     seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
     temperature: PosFloat
     interpolate: Bool
     pairs: PosInt
     steps: PosInt
-    sampler: Sampler
+    sampler: Open
     quality: Quality
 
 
@@ -523,20 +243,23 @@ class Settings(Section):
     seed: Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
     test: Bool
     ckpt_path: str | None
+    # Absent from the configs of checkpoints made before it; never read from a checkpoint.
+    trust: TrustList = []
     optimized_metric: str | None
     eval: Eval
-    data: DataSource
-    likelihood: Likelihood
-    prior: Prior
-    objective: ObjectiveNode
-    kl_schedule: KLSchedule
+    # The components: each checked from its own constructor's signature (vaelab.config.components).
+    data: Open
+    likelihood: Open
+    prior: Open
+    objective: Open
+    kl_schedule: Open
     # Absent from the configs of checkpoints made before the optimizer and scheduler groups.
     optimizer: Optimizer | None = None
     scheduler: Scheduler | None = None
     model: Model
     trainer: Trainer
     logger: dict[str, Open | None] | None
-    callbacks: dict[str, Callback | None] | None
+    callbacks: dict[str, Open | None] | None
     paths: Paths
     # experiment=disentanglement_study's objective and strength (conf/study); absent otherwise.
     study: Study | None = None
@@ -549,18 +272,20 @@ class Settings(Section):
             ("num_iw_samples", self.model.num_iw_samples, "num_samples"),
             ("val_iw_samples", self.model.val_iw_samples, "val_num_samples"),
         ):
-            if value != getattr(self.eval, name):
+            if value is not None and value != getattr(self.eval, name):
                 raise ValueError(
                     f"model.{copy}={value}: not a setting; the number of importance samples is eval.{name}"
                 )
         return self
 
     @model_validator(mode="after")
-    def manual_optimisation(self) -> Settings:
-        """FactorVAE trains its discriminator with Lightning's manual optimisation, which has no
-        gradient clipping (Lightning refuses it when fitting starts) and steps no scheduler; its
-        two backward passes each use only one network's parameters, which DDP must be told."""
-        if not isinstance(self.model.objective, FactorVAEObjective):
+    def manual_optimisation(self, info: ValidationInfo) -> Settings:
+        """An adversarial objective (FactorVAE) trains its discriminator with Lightning's manual
+        optimisation, which has no gradient clipping (Lightning refuses it when fitting starts)
+        and steps no scheduler; its two backward passes each use only one network's parameters,
+        which DDP must be told. `validate` passes the resolved classes in the context."""
+        objective = ((info.context or {}).get("classes") or {}).get("model.objective")
+        if not getattr(objective, "adversarial", False):
             return self
         problems = []
         strategy = getattr(self.trainer, "strategy", "auto")
@@ -589,12 +314,17 @@ class ConfigError(ValueError):
     """One or more settings are out of their type or range."""
 
 
-def validate(cfg: DictConfig, schema: type[BaseModel] = Settings, source: str = "") -> dict[str, Any]:
-    """Raise ConfigError, one line, if any setting of cfg breaks the schema; else return the
-    resolved config (plain containers), so that callers need not resolve it again.
+def validate(
+    cfg: DictConfig, schema: type[BaseModel] = Settings, source: str = "", trust: Any = None
+) -> dict[str, Any]:
+    """Raise ConfigError, one line, if any setting of cfg breaks the schema or its component's
+    constructor signature; else return the resolved config (plain containers), so that callers
+    need not resolve it again. `trust`: None for the user's own config, a config.targets.Trust
+    for a checkpoint's (no class it may not name is even imported).
 
     A setting that merely repeats another (`model.latent_dim: ${...}` style interpolations) is
     reported at its source only, so that one bad value gives one message."""
+    from vaelab.config import components, targets
     from vaelab.config.composition import missing_group
 
     # A group removed (~model, model=[]) named as such, before its interpolations fail to resolve.
@@ -608,16 +338,35 @@ def validate(cfg: DictConfig, schema: type[BaseModel] = Settings, source: str = 
         if cause is err:
             raise
         raise cause from None
-    try:
-        schema.model_validate(tree)
-    except ValidationError as err:
-        copies = set(interpolated_paths(cfg))
-        problems = []
-        for e in err.errors():
-            path = _path(tree, e["loc"])
-            if not is_copy(path, copies) and (msg := _describe(e, path, tree)) not in problems:
+    said = source.removesuffix(": ")
+    classes = {
+        path: targets.target_of(node["_target_"], path, f"{said}: " if said else "", trust)
+        for path, node in components.nodes(tree)
+    }
+    copies = set(interpolated_paths(cfg))
+    problems: list[str] = []
+    said_at: set[str] = set()
+
+    def add(errors: list[dict[str, Any]], at: str = "", node: Any = None) -> None:
+        for e in errors:
+            path = _path(node if at else tree, e["loc"])
+            path = f"{at}.{path}" if at and path else at or path
+            # One message a setting: a union (float | Tensor) fails once per member, first said first.
+            if path and path in said_at or is_copy(path, copies):
+                continue
+            said_at.add(path)
+            if (msg := _describe(e, path, tree)) not in problems:
                 problems.append(msg)
-        raise ConfigError(f"{source}{'; '.join(problems)}") from None
+
+    try:
+        schema.model_validate(tree, context={"classes": classes})
+    except ValidationError as err:
+        add(err.errors())
+    for path, node in components.nodes(tree):
+        if not is_copy(path, copies):
+            add(components.node_errors(node, classes[path]), path, node)
+    if problems:
+        raise ConfigError(f"{source}{'; '.join(problems)}")
     return tree
 
 

@@ -1,12 +1,21 @@
-"""What a config may instantiate: vaelab's own components and a few families of torch and
-Lightning classes, checked by name before anything is imported or called.
+"""What a config may instantiate: the trust boundary, drawn in one place.
 
-A `_target_` in a config is code to run. Configs come from files users share and from
-checkpoints, so `instantiate` here walks the whole resolved tree first (nested dicts, lists,
-`_args_`, partials) and refuses, in one line naming the target and where it sits, any
-`_target_` that is not on the list below; then it checks that every keyword a node passes is
-one its target takes. Only then is Hydra's instantiate called, on that same resolved tree.
-Every `instantiate` in vaelab goes through here.
+- **The user's own config** (the command line, and every config file composed from `conf/`,
+  `--config-dir`, `hydra.searchpath` or an installed plugin's search path) is the user's code,
+  exactly as `python their_script.py` is: any importable class or function may be named by
+  `_target_` there (`check(tree)`, no `trust`). A name that does not import is one line naming
+  the key, the target and the import error.
+- **A checkpoint's stored config** is untrusted data from anywhere. It may name only vaelab's own
+  components (the `__all__` of its component packages, below), a few families of torch, Lightning
+  and Optuna classes, and classes from the packages the user trusts on this command
+  (`trust=[mylab]`) or that an installed vaelab plugin declares (entry point group
+  `vaelab.trusted`): `check(tree, source, trust=Trust.of(...))`. Anything else is refused, before
+  anything is imported, in one line naming the target, where it sits, and the `trust=[...]`
+  that would allow it.
+
+Either way every keyword a node passes must be one its target takes. `instantiate` checks the
+whole resolved tree first (nested dicts, lists, `_args_`, partials) and hands Hydra that same
+checked tree. Every `instantiate` in vaelab goes through here.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -58,14 +69,83 @@ class RefusedTarget(ValueError):
     """A config names something vaelab will not instantiate."""
 
 
+#: Entry point group through which an installed plugin declares the packages it trusts.
+TRUST_ENTRY_POINTS = "vaelab.trusted"
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What a checkpoint's config may name beyond vaelab's own: classes of these packages."""
+
+    packages: tuple[str, ...] = ()
+    # The packages the user named on the command line (trust=[...]); the rest came from plugins.
+    named: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, named: Iterable[str] | None = ()) -> Trust:
+        """The user's `trust=[...]` and the packages every installed plugin declares."""
+        from importlib.metadata import entry_points
+
+        named = tuple(str(p) for p in (named or ()))
+        for name in named:
+            if not PACKAGE.fullmatch(name):
+                raise ValueError(
+                    f"trust=[{', '.join(named)}]: {name!r} is not a package name (like mylab or mylab.models)"
+                )
+        plugins = tuple(ep.value for ep in entry_points(group=TRUST_ENTRY_POINTS) if PACKAGE.fullmatch(ep.value))
+        return cls(tuple(dict.fromkeys(named + plugins)), named)
+
+    def covers(self, target: str) -> bool:
+        return any(target.startswith(package + ".") for package in self.packages)
+
+    def allowing(self, target: str) -> str:
+        """The trust=[...] setting that would allow `target`: the named packages and its top package."""
+        top = target.split(".")[0]
+        return f"trust=[{', '.join(dict.fromkeys([*self.named, top]))}]"
+
+
+PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
 def _import(dotted: str) -> Any:
     module, _, name = dotted.rpartition(".")
     return getattr(importlib.import_module(module), name)
 
 
+def import_target(target: str) -> Any:
+    """What a dotted name names, imported (`pkg.module.Class`, `pkg.module.Class.method`):
+    the longest importable module prefix, then attributes. Raises ImportError saying why."""
+    parts = target.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:i]))
+        except ModuleNotFoundError as err:
+            if err.name is not None and not ".".join(parts[:i]).startswith(err.name):
+                raise  # the module exists but one of its own imports is missing: say that
+            continue
+        for j, attr in enumerate(parts[i:], start=i):
+            try:
+                found = getattr(found, attr)
+            except AttributeError:
+                raise ImportError(f"module {'.'.join(parts[:j])!r} has no attribute {attr!r}") from None
+        return found
+    raise ImportError(f"no module named {parts[0]!r}")
+
+
+def trusted_class(target: str, trust: Trust) -> Any:
+    """The class a checkpoint's `_target_` names if `trust` covers its package; else None."""
+    if not trust.covers(target):
+        return None
+    try:
+        found = import_target(target)
+    except ImportError:
+        return None
+    return found if inspect.isclass(found) else None
+
+
 def resolve_target(target: Any) -> Any:
-    """The class (or vaelab factory) a `_target_` names, if it is on the list; else None.
-    Only modules on the list are imported, and only after the name was checked."""
+    """The class (or vaelab factory) a `_target_` names, if it is vaelab's own or of the families
+    below; else None. Only modules on the list are imported, and only after the name was checked."""
     if not isinstance(target, str):
         return None
     if target in EXACT:
@@ -106,21 +186,19 @@ def _accepts(fn: Any) -> set[str] | None:
     return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def check(tree: Any, source: str = "", prefix: str = "") -> None:
-    """Refuse, in one line, a `_target_` not on the list, or a keyword its target does not take.
-    `tree` may be unresolved: a `_target_` that is an interpolation is judged once resolved.
-    `source` (e.g. "ckpt_path=...") starts the message when the config came from a file."""
+def check(tree: Any, source: str = "", prefix: str = "", trust: Trust | None = None) -> None:
+    """Refuse, in one line, a `_target_` that may not be built here, or a keyword its target does
+    not take. `trust` None: the user's own config, where anything importable may be named; a
+    Trust: a checkpoint's config (see the module docstring). `tree` may be unresolved: a
+    `_target_` that is an interpolation is judged once resolved. `source` (e.g.
+    "ckpt_path=...") starts the message when the config came from a file."""
     said = f"{source}: " if source else ""
     for path, node in _nodes(tree, prefix):
         where = path or "the top level"
-        if isinstance(node["_target_"], str) and node["_target_"].startswith("${"):
+        target = node["_target_"]
+        if isinstance(target, str) and target.startswith("${"):
             continue
-        fn = resolve_target(node["_target_"])
-        if fn is None:
-            raise RefusedTarget(
-                f"{said}refused to instantiate {node['_target_']!r} at {where}: "
-                f"a config may only name {ALLOWED} in _target_"
-            )
+        fn = target_of(target, where, said, trust)
         takes = _accepts(fn)
         given = [k for k in node if not (k.startswith("_") and k.endswith("_"))]
         unknown = [k for k in given if takes is not None and k not in takes]
@@ -133,14 +211,50 @@ def check(tree: Any, source: str = "", prefix: str = "") -> None:
             )
 
 
-def instantiate(cfg: DictConfig | ListConfig, source: str = "", path: str = "", **kwargs: Any) -> Any:
+def target_of(target: Any, where: str, said: str, trust: Trust | None) -> Any:
+    """What `target` at `where` names, if it may be built here (see `check`); else one line why not."""
+    if not isinstance(target, str) or not PACKAGE.fullmatch(target):
+        raise RefusedTarget(f"{said}{where}._target_={target!r}: not a dotted name of a class or function")
+    if trust is None:
+        try:
+            return import_target(target)
+        except ImportError as err:
+            raise RefusedTarget(
+                f"{said}{where}._target_={target!r}: cannot be imported ({type(err).__name__}: {err})"
+            ) from None
+    fn = resolve_target(target) or trusted_class(target, trust)
+    if fn is None:
+        raise RefusedTarget(
+            f"{said}refused to instantiate {target!r} at {where}: a checkpoint's config may name only "
+            f"{ALLOWED}, and classes of the packages you trust; {trust.allowing(target)} on this command "
+            "would allow it (only if you trust that package's code)"
+        )
+    return fn
+
+
+def instantiate(
+    cfg: DictConfig | ListConfig,
+    source: str = "",
+    path: str = "",
+    trust: Trust | None = None,
+    kind: type | tuple[type, ...] | None = None,
+    **kwargs: Any,
+) -> Any:
     """hydra.utils.instantiate(cfg, **kwargs), after `check` of the whole resolved tree.
 
-    `path` is where cfg sits in the full config (for messages, e.g. "model"). The tree is
+    `path` is where cfg sits in the full config (for messages, e.g. "model"); `trust` as in
+    `check` (None for the user's own config, a Trust for a checkpoint's); `kind`, the class(es)
+    the built object must be an instance of, checked before it is built. The tree is
     resolved once and the checked plain containers are what Hydra instantiates, so nothing
     can change between the check and the call."""
     from hydra.utils import instantiate as hydra_instantiate
 
     tree = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
-    check(tree, source, path)
+    check(tree, source, path, trust)
+    if kind is not None and isinstance(tree, dict):
+        built = target_of(tree["_target_"], path, "", trust)
+        if not (inspect.isclass(built) and issubclass(built, kind)):
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            names = " or ".join(f"{k.__module__}.{k.__qualname__}" for k in kinds)
+            raise RefusedTarget(f"{path}._target_={tree['_target_']!r}: must be a subclass of {names}")
     return hydra_instantiate(tree, **kwargs)

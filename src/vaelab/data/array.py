@@ -5,10 +5,16 @@ Accepted shapes: (N, D) vectors, (N, H, W) grey images (read as (N, 1, H, W)) an
 array can run code when loaded, and holds no numbers we could train on anyway.
 `array_shape` reads only the .npy header, so the config can know the shape of an example
 (`shape: ${vaelab.array_shape:${data.path},${data.key}}`) before any data is loaded.
+
+The header is a claim: `describe` checks the bytes it promises against the file (or the .npz
+entry) holding them, and `ArrayData.load` the memory loading them takes against the memory
+available, so a header claiming (1e12, 784) is one line, not an ArrayMemoryError. Errors name
+the file and what is wrong with it, never its bytes (see vaelab.data.safety).
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -17,7 +23,9 @@ import numpy as np
 import numpy.lib.format as npy_format
 import torch
 
+from vaelab.config.types import PosFloat
 from vaelab.data.base import InMemoryDataModule, Split
+from vaelab.data.safety import check_fits, error_kind, refuse_special
 
 NUMERIC = "biuf"  # numpy dtype kinds we train on: bool, signed/unsigned int, float
 # What a truncated or corrupt .npy/.npz makes numpy and zipfile raise.
@@ -29,9 +37,8 @@ def _key(key: str | None) -> str | None:
 
 
 def _corrupt(path: Path, err: Exception) -> ValueError:
-    return ValueError(
-        f"data.path={path}: not a valid .npy/.npz file, truncated or corrupt ({type(err).__name__}: {err})"
-    )
+    # The error's type only: numpy's messages quote the header text they could not parse.
+    return ValueError(f"data.path={path}: not a valid .npy/.npz file, truncated or corrupt ({error_kind(err)})")
 
 
 def _header(fp) -> tuple[tuple[int, ...], np.dtype]:
@@ -44,13 +51,44 @@ def _header(fp) -> tuple[tuple[int, ...], np.dtype]:
     return shape, dtype
 
 
+def claimed_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    return math.prod(shape) * dtype.itemsize
+
+
+class HeaderClaim(ValueError):
+    """A header claiming more data than its file holds."""
+
+
+def checked_header(
+    fp, size: int, path: Path, name: str = "", setting: str = "data.path"
+) -> tuple[tuple[int, ...], np.dtype]:
+    """`_header`, and a check that the `size` bytes of the stream (a file, or an .npz entry
+    named `name`) hold the data the header claims."""
+    shape, dtype = _header(fp)
+    held, claimed = size - fp.tell(), claimed_bytes(shape, dtype)
+    if held < claimed:
+        raise HeaderClaim(
+            f"{setting}={path}: not a valid .npy/.npz file, truncated or corrupt: {name + ' ' if name else ''}"
+            f"header claims shape {list(shape)} of {dtype_text(dtype)} ({claimed} bytes) but holds {max(held, 0)} bytes"
+        )
+    return shape, dtype
+
+
+def dtype_text(dtype: np.dtype) -> str:
+    # A structured dtype's field names are text from the file: not repeated.
+    return "a structured dtype" if dtype.fields else str(dtype)
+
+
 def describe(path: str | Path, key: str | None = None, labels_key: str | None = None):
     """(key, labels_key, shape, dtype) of the array `path` names, checked; key is None for .npy."""
     path, key, labels_key = Path(path).expanduser(), _key(key), _key(labels_key)
+    refuse_special("data.path", path)
     if path.is_dir():
         raise ValueError(f"data.path={path}: is a directory; give a .npy or .npz file")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"data.path={path}: no such file (absolute: {path.absolute()})")
+    if not path.is_file():
+        raise ValueError(f"data.path={path}: not a regular file (a device, pipe or socket); give a .npy or .npz file")
     with path.open("rb") as f:
         magic = f.read(6)
     if magic == b"\x93NUMPY":
@@ -60,7 +98,9 @@ def describe(path: str | Path, key: str | None = None, labels_key: str | None = 
             )
         try:
             with path.open("rb") as f:
-                shape, dtype = _header(f)
+                shape, dtype = checked_header(f, path.stat().st_size, path)
+        except HeaderClaim:
+            raise
         except READ_ERRORS as err:
             raise _corrupt(path, err) from err
     elif magic[:2] == b"PK":  # a zip archive, as np.savez writes
@@ -83,22 +123,26 @@ def describe(path: str | Path, key: str | None = None, labels_key: str | None = 
             labels_key = "y"
         try:
             with zipfile.ZipFile(path) as z, z.open(key + ".npy") as f:
-                shape, dtype = _header(f)
+                shape, dtype = checked_header(f, z.getinfo(key + ".npy").file_size, path, f"array {key!r}:")
                 if labels_key is not None:
                     with z.open(labels_key + ".npy") as g:
-                        labels_shape, labels_dtype = _header(g)
+                        info = z.getinfo(labels_key + ".npy")
+                        labels_shape, labels_dtype = checked_header(g, info.file_size, path, f"array {labels_key!r}:")
+        except HeaderClaim:
+            raise
         except READ_ERRORS as err:
             raise _corrupt(path, err) from err
         if labels_key is not None and (labels_shape != shape[:1] or labels_dtype.kind not in "iu"):
             raise ValueError(
-                f"data.path={path}: labels {labels_key!r} have shape {list(labels_shape)} and dtype {labels_dtype}; "
+                f"data.path={path}: labels {labels_key!r} have shape {list(labels_shape)} and dtype "
+                f"{dtype_text(labels_dtype)}; "
                 f"need one integer per example, shape {list(shape[:1])} (or set data.labels_key to another array)"
             )
     else:
-        raise ValueError(f"data.path={path}: not a .npy or .npz file (it starts with {magic!r})")
+        raise ValueError(f"data.path={path}: not a .npy or .npz file (it does not start as one)")
     if dtype.hasobject or dtype.kind not in NUMERIC:
         raise ValueError(
-            f"data.path={path}: {f'array {key!r}' if key else 'the array'} has dtype {dtype}; need numbers (bool, int or float). "
+            f"data.path={path}: {f'array {key!r}' if key else 'the array'} has dtype {dtype_text(dtype)}; need numbers (bool, int or float). "
             "Object arrays are refused: loading them would unpickle (allow_pickle=False)"
         )
     if len(shape) not in (2, 3, 4):
@@ -115,7 +159,9 @@ def array_shape(path: str, key: str | None = None) -> list[int]:
 class ArrayData(InMemoryDataModule):
     """Examples from a numpy array, x / `scale`; labels from `labels_key` of an .npz (default "y")."""
 
-    def __init__(self, path: str, key: str | None = None, labels_key: str | None = None, scale: float = 1.0, **kwargs):
+    def __init__(
+        self, path: str, key: str | None = None, labels_key: str | None = None, scale: PosFloat = 1.0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.path, self.key, self.labels_key, self.scale = (
             Path(path).expanduser(),
@@ -126,9 +172,18 @@ class ArrayData(InMemoryDataModule):
 
     def load(self) -> dict[str, Split]:
         path = self.path
-        key, labels_key, shape, _ = describe(path, self.key, self.labels_key)
+        key, labels_key, shape, dtype = describe(path, self.key, self.labels_key)
         if shape[0] < 1:
             raise ValueError(f"data.path={path}: array has shape {list(shape)}: no examples")
+        # At the peak: the array as stored, its float32 copy (unless it is float32 already), the
+        # float32 splits carved from that, and the labels as int64.
+        stored, count = claimed_bytes(shape, dtype), math.prod(shape)
+        needed = (stored if dtype != np.float32 else 0) + 2 * 4 * count + (16 * shape[0] if labels_key else 0)
+        check_fits(
+            f"data.path={path}: {f'array {key!r}' if key else 'the array'} has shape {list(shape)} of "
+            f"{dtype_text(dtype)} ({stored} bytes as stored)",
+            needed,
+        )
         try:
             if key is None:
                 x, y = np.load(path, allow_pickle=False), None

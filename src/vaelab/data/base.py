@@ -7,11 +7,12 @@ Bernoulli benchmarks, and batches from `TensorLoader`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Literal
 
 import lightning as L
 import torch
 
+from vaelab.config.types import Bool, NonNegInt, PosInt, Shape, Size
 from vaelab.data.loader import EpochOrder, TensorLoader
 
 # The fixed seed of the evaluation splits' binarisation: every run, whatever its own seed,
@@ -50,14 +51,14 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        batch_size: int = 128,
-        eval_batch_size: int = 1000,
-        val_size: int | float = 0.1,
-        test_size: int | float = 0.2,
-        binarize: str = "none",
-        seed: int = 0,
-        shape: Sequence[int] | None = None,
-        on_device: bool = True,
+        batch_size: PosInt = 128,
+        eval_batch_size: PosInt = 1000,
+        val_size: Size = 0.1,
+        test_size: Size = 0.2,
+        binarize: Literal["none", "static", "dynamic"] = "none",
+        seed: NonNegInt = 0,
+        shape: Shape | None = None,
+        on_device: Bool = True,
     ):
         super().__init__()
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vaelab.config.types import Resolution
 from vaelab.data.factors import FactorDataModule, FactorSource
 from vaelab.data.shapes2d import SHAPES, centre, shape_masks
 
@@ -53,7 +54,7 @@ class ColourObjectsSource(FactorSource):
 class ColourObjects(FactorDataModule):
     """`data=colour_objects`: ColourObjectsSource at `resolution` (64; 32 for quick CPU runs)."""
 
-    def __init__(self, resolution: int = 64, **kwargs):
+    def __init__(self, resolution: Resolution = 64, **kwargs):
         super().__init__(**kwargs)
         self.resolution = int(resolution)
 

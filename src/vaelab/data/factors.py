@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Literal
 
 import numpy as np
 import torch
 
+from vaelab.config.types import Size
 from vaelab.data.base import InMemoryDataModule
 
 
@@ -122,11 +124,11 @@ class FactorDataModule(InMemoryDataModule):
     """Train/val/test: disjoint sets of factor combinations drawn (seeded) from the full grid.
 
     test_size and val_size: counts or fractions of the grid; train_size likewise, or None for
-    every combination the other two left. `binarize` must be "none" (the schema says so): the
-    sources are binary already, or colour."""
+    every combination the other two left. `binarize` must be "none": the sources are binary
+    already, or colour, and batches are rendered, so there is no stored split to binarise."""
 
-    def __init__(self, train_size: int | float | None = None, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, train_size: Size | None = None, binarize: Literal["none"] = "none", **kwargs):
+        super().__init__(binarize=binarize, **kwargs)
         self.train_size = train_size
         self.factors: dict[str, torch.Tensor] = {}
         self.source: FactorSource | None = None

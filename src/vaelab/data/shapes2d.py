@@ -26,6 +26,7 @@ import math
 import numpy as np
 import torch
 
+from vaelab.config.types import Resolution
 from vaelab.data.factors import FactorDataModule, FactorSource
 
 SHAPES = ("square", "ellipse", "heart")
@@ -132,7 +133,7 @@ class Shapes2DSource(FactorSource):
 class Shapes2D(FactorDataModule):
     """`data=shapes2d`: Shapes2DSource at `resolution` (64; 32 for quick CPU runs, same factor grid)."""
 
-    def __init__(self, resolution: int = 64, **kwargs):
+    def __init__(self, resolution: Resolution = 64, **kwargs):
         super().__init__(**kwargs)
         self.resolution = int(resolution)
 

@@ -93,7 +93,8 @@ class OptunaSearch:
         self.seed = (self.sampler_cfg or {}).get("seed")
 
     def _build(self, name: str, cfg: dict | None, **kwargs: Any) -> Any:
-        return None if cfg is None else targets.instantiate({**cfg, **kwargs}, path=f"hydra.sweeper.{name}")
+        kind = {"sampler": optuna.samplers.BaseSampler, "pruner": optuna.pruners.BasePruner}[name]
+        return None if cfg is None else targets.instantiate({**cfg, **kwargs}, path=f"hydra.sweeper.{name}", kind=kind)
 
     def sampler_for(self, number: int) -> Any:
         """The sampler that proposes trial `number`: seeded seed + number when the config sets a seed."""

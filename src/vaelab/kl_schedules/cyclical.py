@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 
+from vaelab.config.types import PosInt, Ratio
+
 
 class Cyclical:
-    def __init__(self, total_steps: int = 10000, cycles: int = 4, ratio: float = 0.5):
+    def __init__(self, total_steps: PosInt = 10000, cycles: PosInt = 4, ratio: Ratio = 0.5):
         self.total_steps, self.cycles, self.ratio = int(total_steps), int(cycles), float(ratio)
 
     def __call__(self, step: int) -> float:

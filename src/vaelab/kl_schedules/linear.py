@@ -3,9 +3,11 @@ KL weight rises from 0 to its full value over `steps` training steps, then stays
 
 from __future__ import annotations
 
+from vaelab.config.types import NonNegInt
+
 
 class Linear:
-    def __init__(self, steps: int = 10000):
+    def __init__(self, steps: NonNegInt = 10000):
         self.steps = int(steps)
 
     def __call__(self, step: int) -> float:

@@ -31,6 +31,7 @@ import torch
 from torch.distributions import Categorical, Distribution, Independent, constraints
 from torch.distributions.utils import broadcast_all
 
+from vaelab.config.types import Float, PosInt
 from vaelab.likelihood.base import Likelihood
 
 LEVELS = 256
@@ -200,7 +201,7 @@ class _EightBitLikelihood(Likelihood):
 
     support = (0.0, 1.0)
 
-    def __init__(self, min_log_scale: float = DEFAULT_MIN_LOG_SCALE):
+    def __init__(self, min_log_scale: Float = DEFAULT_MIN_LOG_SCALE):
         super().__init__()
         self.min_log_scale = float(min_log_scale)
 
@@ -255,7 +256,7 @@ class DiscretizedLogisticMixture(_EightBitLikelihood):
     #: an instance has 3 * n_mix.
     params_per_dim = 3 * DEFAULT_N_MIX
 
-    def __init__(self, n_mix: int = DEFAULT_N_MIX, min_log_scale: float = DEFAULT_MIN_LOG_SCALE):
+    def __init__(self, n_mix: PosInt = DEFAULT_N_MIX, min_log_scale: Float = DEFAULT_MIN_LOG_SCALE):
         super().__init__(min_log_scale)
         self.n_mix = int(n_mix)
         self.params_per_dim = 3 * self.n_mix

@@ -7,13 +7,14 @@ import torch.nn.functional as F
 from torch.distributions import Laplace as TorchLaplace
 from torch.distributions import Normal
 
+from vaelab.config.types import PosFloat
 from vaelab.likelihood.base import Likelihood
 
 
 class Gaussian(Likelihood):
     """N(x_d; mu_d, scale^2) with one fixed scale from config (scale=1 is the 'MSE' VAE)."""
 
-    def __init__(self, scale: float = 0.1):
+    def __init__(self, scale: PosFloat = 0.1):
         super().__init__()
         self.scale = float(scale)
 
@@ -30,7 +31,7 @@ class GaussianLearned(Likelihood):
 
     params_per_dim = 2
 
-    def __init__(self, min_scale: float = 1e-2):
+    def __init__(self, min_scale: PosFloat = 1e-2):
         super().__init__()
         self.min_scale = float(min_scale)
 
@@ -41,7 +42,7 @@ class GaussianLearned(Likelihood):
 class Laplace(Likelihood):
     """Laplace(x_d; mu_d, b) with a fixed scale b from config (an L1 reconstruction loss)."""
 
-    def __init__(self, scale: float = 0.1):
+    def __init__(self, scale: PosFloat = 0.1):
         super().__init__()
         self.scale = float(scale)
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vaelab.config.types import Channels, PosInt, Shape
 from vaelab.model.common import gaussian_head
 
 
@@ -40,7 +41,7 @@ def spatial_sizes(data_shape: Sequence[int], n_stages: int) -> list[tuple[int, i
 class ConvEncoder(nn.Module):
     """x (B, C, H, W) -> (mu, logvar), each (B, latent_dim)."""
 
-    def __init__(self, data_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (32, 64)):
+    def __init__(self, data_shape: Shape, latent_dim: PosInt, channels: Channels = (32, 64)):
         super().__init__()
         h, w = spatial_sizes(data_shape, len(channels))[-1]
         layers: list[nn.Module] = []
@@ -64,10 +65,10 @@ class ConvDecoder(nn.Module):
 
     def __init__(
         self,
-        data_shape: Sequence[int],
-        latent_dim: int,
-        channels: Sequence[int] = (32, 64),
-        params_per_dim: int = 1,
+        data_shape: Shape,
+        latent_dim: PosInt,
+        channels: Channels = (32, 64),
+        params_per_dim: PosInt = 1,
     ):
         super().__init__()
         sizes = spatial_sizes(data_shape, len(channels))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vaelab.config.types import PosInt, Shape
 from vaelab.model.common import gaussian_head
 
 
@@ -21,7 +22,7 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
 class MLPEncoder(nn.Module):
     """x (B, *data_shape) -> (mu, logvar), each (B, latent_dim)."""
 
-    def __init__(self, data_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (512, 256)):
+    def __init__(self, data_shape: Shape, latent_dim: PosInt, hidden: Sequence[PosInt] = (512, 256)):
         super().__init__()
         self.body = _mlp([math.prod(data_shape), *hidden])
         self.head = gaussian_head(hidden[-1] if hidden else math.prod(data_shape), latent_dim)
@@ -39,10 +40,10 @@ class MLPDecoder(nn.Module):
 
     def __init__(
         self,
-        data_shape: Sequence[int],
-        latent_dim: int,
-        hidden: Sequence[int] = (512, 256),
-        params_per_dim: int = 1,
+        data_shape: Shape,
+        latent_dim: PosInt,
+        hidden: Sequence[PosInt] = (512, 256),
+        params_per_dim: PosInt = 1,
     ):
         super().__init__()
         self.out_shape = (params_per_dim, *data_shape)

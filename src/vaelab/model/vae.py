@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
+from vaelab.config.types import PosInt, Shape
 from vaelab.likelihood import Likelihood
 
 # Safe range for the encoder's log-variance: exp(-12) ~ 6e-6 and exp(8) ~ 3e3 are far
@@ -33,9 +34,9 @@ class VAE(nn.Module):
         decoder: nn.Module,
         likelihood: Likelihood,
         prior: nn.Module,
-        data_shape: Sequence[int],
-        latent_dim: int,
-        iw_rows_per_chunk: int = 4096,
+        data_shape: Shape,
+        latent_dim: PosInt,
+        iw_rows_per_chunk: PosInt = 4096,
     ):
         super().__init__()
         self.encoder, self.decoder, self.likelihood, self.prior = encoder, decoder, likelihood, prior

@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Literal
 
 import torch
 from torch.distributions import Distribution, Independent, Normal
 
+from vaelab.config.types import NonNegFloat
 from vaelab.objectives.base import Objective, Step
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,13 @@ SAMPLING = ("mws", "mss")
 
 
 class BetaTCVAE(Objective):
-    def __init__(self, alpha: float = 1.0, beta: float = 6.0, gamma: float = 1.0, sampling: str = "mws"):
+    def __init__(
+        self,
+        alpha: NonNegFloat = 1.0,
+        beta: NonNegFloat = 6.0,
+        gamma: NonNegFloat = 1.0,
+        sampling: Literal["mws", "mss"] = "mws",
+    ):
         super().__init__()
         if sampling not in SAMPLING:
             raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")

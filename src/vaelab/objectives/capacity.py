@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import torch
 
+from vaelab.config.types import NonNegFloat, NonNegInt
 from vaelab.objectives.base import Objective, Step
 
 
 class Capacity(Objective):
-    def __init__(self, gamma: float = 1000.0, max_capacity: float = 25.0, capacity_steps: int = 100000):
+    def __init__(
+        self, gamma: NonNegFloat = 1000.0, max_capacity: NonNegFloat = 25.0, capacity_steps: NonNegInt = 100000
+    ):
         super().__init__()
         self.gamma, self.max_capacity, self.capacity_steps = float(gamma), float(max_capacity), int(capacity_steps)
         # self.global_step (Objective's, 0 by default) is the system's training step, set before each step.

@@ -15,15 +15,18 @@ in disentanglement_lib. The penalty is a property of the whole batch, not a per-
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
+from vaelab.config.types import NonNegFloat
 from vaelab.objectives.base import Objective, Step
 
 VARIANTS = ("i", "ii")
 
 
 class DIPVAE(Objective):
-    def __init__(self, variant: str = "i", lambda_od: float = 10.0, lambda_d: float = 100.0):
+    def __init__(self, variant: Literal["i", "ii"] = "i", lambda_od: NonNegFloat = 10.0, lambda_d: NonNegFloat = 100.0):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")

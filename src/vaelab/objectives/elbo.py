@@ -13,11 +13,12 @@ from __future__ import annotations
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
+from vaelab.config.types import NonNegFloat
 from vaelab.objectives.base import Objective, Step
 
 
 class ELBO(Objective):
-    def __init__(self, beta: float = 1.0, free_bits: float = 0.0):
+    def __init__(self, beta: NonNegFloat = 1.0, free_bits: NonNegFloat = 0.0):
         super().__init__()
         self.beta, self.free_bits = float(beta), float(free_bits)
 

@@ -30,11 +30,14 @@ samples each (and leave nothing to permute in a batch of one).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
+from pydantic import Field
 from torch import nn
 from torch.distributions import Categorical
 
+from vaelab.config.types import NonNegFloat, PosFloat, PosInt, Share
 from vaelab.objectives.base import Objective, Step
 
 # The two classes of the discriminator: samples of q(z), samples of q̄(z).
@@ -46,11 +49,11 @@ class FactorVAE(Objective):
 
     def __init__(
         self,
-        latent_dim: int,
-        gamma: float = 35.0,
-        discriminator_hidden: Sequence[int] = (1000,) * 6,
-        discriminator_lr: float = 1e-4,
-        discriminator_betas: Sequence[float] = (0.5, 0.9),
+        latent_dim: PosInt,
+        gamma: NonNegFloat = 35.0,
+        discriminator_hidden: Annotated[Sequence[PosInt], Field(min_length=1)] = (1000,) * 6,
+        discriminator_lr: PosFloat = 1e-4,
+        discriminator_betas: Annotated[Sequence[Share], Field(min_length=2, max_length=2)] = (0.5, 0.9),
     ):
         super().__init__()
         self.gamma = float(gamma)

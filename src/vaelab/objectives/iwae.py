@@ -36,17 +36,19 @@ no separate KL term to anneal (Burda et al. train without warm-up).
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch.distributions import Independent, Normal
 
+from vaelab.config.types import PosInt
 from vaelab.objectives.base import Objective, Step
 
 ESTIMATORS = ("iwae", "dreg")
 
 
 class IWAE(Objective):
-    def __init__(self, num_samples: int = 5, estimator: str = "iwae"):
+    def __init__(self, num_samples: PosInt = 5, estimator: Literal["iwae", "dreg"] = "iwae"):
         super().__init__()
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")

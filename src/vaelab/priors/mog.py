@@ -10,9 +10,11 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
 
+from vaelab.config.types import PosFloat, PosInt
+
 
 class MixtureOfGaussians(nn.Module):
-    def __init__(self, latent_dim: int, components: int = 10, init_spread: float = 1.0):
+    def __init__(self, latent_dim: PosInt, components: PosInt = 10, init_spread: PosFloat = 1.0):
         super().__init__()
         # Means spread like N(0, init_spread^2 I) draws so the components start apart; unit scales.
         self.logits = nn.Parameter(torch.zeros(components))  # (K,)

@@ -6,9 +6,11 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal
 
+from vaelab.config.types import PosInt
+
 
 class StandardNormal(nn.Module):
-    def __init__(self, latent_dim: int):
+    def __init__(self, latent_dim: PosInt):
         super().__init__()
         # Buffers, not parameters: they follow the module's device and are not trained.
         self.register_buffer("loc", torch.zeros(latent_dim), persistent=False)

@@ -8,16 +8,18 @@ the model estimates it by Monte Carlo at the ELBO's own sample z.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
 
+from vaelab.config.types import Float, NonNegFloat, PosInt, Shape
+
 
 class VampPrior(nn.Module):
     def __init__(
-        self, data_shape: Sequence[int], components: int = 500, init_mean: float = 0.5, init_std: float = 0.01
+        self, data_shape: Shape, components: PosInt = 500, init_mean: Float = 0.5, init_std: NonNegFloat = 0.01
     ):
         super().__init__()
         # Pseudo-inputs start near grey images (the paper: N(0.05, 0.01) in its hardtanh's range).

@@ -14,11 +14,13 @@ import numpy as np
 import torch
 from torch.distributions import Categorical, Distribution, MixtureSameFamily, MultivariateNormal
 
+from vaelab.config.types import PosInt, Seed
+
 
 class GMMSampler:
     needs_data = True
 
-    def __init__(self, n_components: int = 10, seed: int = 0):
+    def __init__(self, n_components: PosInt = 10, seed: Seed = 0):
         self.n_components, self.seed = int(n_components), int(seed)
         # The fitted mixture, float64: weights (K,), means (K, L), covariances (K, L, L).
         self.weights: torch.Tensor | None = None
