@@ -442,3 +442,46 @@ def test_a_run_directory_as_ckpt_path_suggests_its_last_checkpoint(tmp_path):
     torch.save({"state_dict": {}}, run / "checkpoints" / "last.ckpt")
     with pytest.raises(ValueError, match=f"did you mean ckpt_path={run}/checkpoints/last.ckpt\\?$"):
         read_checkpoint(run)
+
+
+# conf/trainer/default.yaml's values where vaelab chooses other than Lightning's defaults.
+VAELAB_TRAINER_CHOICES = {
+    "default_root_dir",
+    "accelerator",
+    "devices",
+    "precision",
+    "min_epochs",
+    "max_epochs",
+    "log_every_n_steps",
+    "enable_progress_bar",
+    "enable_model_summary",
+    "deterministic",
+    "plugins",
+}
+
+
+def test_every_trainer_argument_is_a_setting_with_lightnings_default():
+    import inspect
+
+    from lightning.pytorch import Trainer
+
+    shipped = yaml.safe_load((ROOT / "conf" / "trainer" / "default.yaml").read_text())
+    parameters = inspect.signature(Trainer.__init__).parameters
+    # logger and callbacks: built from the logger and callbacks groups.
+    assert set(shipped) - {"_target_"} == set(parameters) - {"self", "logger", "callbacks"}
+    for name in set(shipped) - {"_target_"} - VAELAB_TRAINER_CHOICES:
+        assert shipped[name] == parameters[name].default, name
+
+
+def test_any_trainer_argument_is_set_without_plus(cfg_factory):
+    from vaelab.config import targets
+
+    cfg = cfg_factory("trainer.max_steps=6000", "trainer.val_check_interval=0.5")
+    trainer = targets.instantiate(cfg.trainer, path="trainer", logger=False)
+    assert trainer.max_steps == 6000 and trainer.val_check_interval == 0.5
+
+
+def test_a_checkpoint_from_before_every_trainer_argument_was_listed_ran_with_lightnings_defaults():
+    trainer = read_checkpoint(OLD_CHECKPOINT)["vaelab"]["config"]["trainer"]
+    assert trainer["max_steps"] == -1 and trainer["accumulate_grad_batches"] == 1
+    assert trainer["max_epochs"] == 1  # its own values stay
