@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
+import numpy.lib.format as npy_format
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -12,6 +14,7 @@ from omegaconf import OmegaConf
 
 from vaelab.data import ArrayData
 from vaelab.data.array import array_shape
+from vaelab.data.safety import available_memory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -187,3 +190,73 @@ def test_a_directory_is_named_as_one(tmp_path):
     cfg = OmegaConf.create({"path": str(folder), "shape": "${vaelab.array_shape:${path},null}"})
     with pytest.raises(ValueError, match=rf"data\.path={folder}: is a directory"):
         OmegaConf.to_container(cfg, resolve=True)
+
+
+# ------------------------------------------------------------------ headers are claims, checked before loading
+
+
+def write_header_only(path: Path, shape, descr: str = "<f8") -> None:
+    """An .npy file whose header claims `shape` and that holds no data."""
+    with path.open("wb") as f:
+        npy_format.write_array_header_1_0(f, {"descr": descr, "fortran_order": False, "shape": tuple(shape)})
+
+
+def test_a_header_claiming_more_than_the_file_holds(tmp_path):
+    path = tmp_path / "huge.npy"
+    write_header_only(path, (10**12, 784))
+    for call in (lambda: array_shape(str(path)), lambda: ArrayData(str(path)).load()):
+        with pytest.raises(ValueError) as err:
+            call()
+        (line,) = str(err.value).splitlines()
+        assert line == (
+            f"data.path={path}: not a valid .npy/.npz file, truncated or corrupt: header claims shape "
+            "[1000000000000, 784] of float64 (6272000000000000 bytes) but holds 0 bytes"
+        )
+    # The same inside an .npz: the entry's size in the zip directory is what it can hold.
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        z.writestr("x.npy", path.read_bytes())
+    with pytest.raises(
+        ValueError, match=r"huge\.npz: .*corrupt: array 'x': header claims shape \[1000000000000, 784\]"
+    ):
+        ArrayData(str(tmp_path / "huge.npz")).load()
+
+
+def test_an_array_larger_than_memory_is_refused_before_loading(tmp_path):
+    """A real file (sparse: no disk used) holding all the data its header claims, more than memory."""
+    available = available_memory()
+    if available is None:
+        pytest.skip("available memory is not known on this system")
+    rows = available // 4096 + 1  # float32 rows of 1024: the data as stored alone exceed memory
+    path = tmp_path / "big.npy"
+    write_header_only(path, (rows, 1024), "<f4")
+    with path.open("r+b") as f:
+        f.truncate(path.stat().st_size + rows * 4096)
+    with pytest.raises(ValueError) as err:
+        ArrayData(str(path)).load()
+    (line,) = str(err.value).splitlines()
+    assert line.startswith(f"data.path={path}: the array has shape [{rows}, 1024] of float32 ({rows * 4096} bytes")
+    assert f"of memory ({2 * rows * 4096} bytes), but " in line and line.endswith("is available")
+
+
+def test_errors_never_quote_the_file(tmp_path):
+    """A file that is not an array (here a passwd-like text, and a damaged header) is named, not echoed."""
+    secret = "root:x:0:0:SECRET-TOKEN"
+    (tmp_path / "passwd").write_text(secret + "\n")
+    npy = tmp_path / "bad.npy"
+    npy.write_bytes(b"\x93NUMPY\x01\x00\x20\x00{'" + secret.encode() + b"': 1}      \n")
+    for path in (tmp_path / "passwd", npy):
+        for call in (array_shape, lambda p: ArrayData(p).load()):
+            with pytest.raises(ValueError) as err:
+                call(str(path))
+            (line,) = str(err.value).splitlines()
+            assert str(path) in line and "SECRET" not in line and "root:" not in line
+
+
+@pytest.mark.parametrize("path", ["/proc/self/environ", "/dev/zero", "/sys/kernel/notes"])
+def test_special_files_are_refused(tmp_path, path):
+    link = tmp_path / "data.npy"
+    link.symlink_to(path)
+    for given in (path, str(link)):
+        with pytest.raises(ValueError, match=r"holds kernel state or devices, not data") as err:
+            ArrayData(given).load()
+        assert len(str(err.value).splitlines()) == 1 and given in str(err.value)

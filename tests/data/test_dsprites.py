@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import numpy as np
+import numpy.lib.format as npy_format
 import pytest
 import torch
 
@@ -60,7 +64,7 @@ def test_missing_file_says_what_to_download_and_where(tmp_path):
     [
         ("not binary", {"scale": 255}, r"values up to 255; dSprites images are 0/1"),
         ("a combination missing", {"drop": 1}, r"not every combination of \(3, 2, 4, 2, 3\) exactly once"),
-        ("pickled classes", {"latents_classes": "trap"}, r"not a readable \.npz.*allow_pickle"),
+        ("pickled classes", {"latents_classes": "trap"}, r"latents_classes is an object array.*allow_pickle"),
         ("no images", {"imgs": np.zeros(3)}, r"imgs has dtype float64 and shape \[3\]"),
     ],
 )
@@ -82,3 +86,27 @@ def test_data_module(tmp_path):
     assert dm.shape == (1, 64, 64) and torch.equal(dm.splits["train"][1], dm.factors["train"][:, 0])
     xb, yb = next(iter(dm.loader("test", train=False)))
     assert torch.equal(xb, dm.source.render(dm.factors["test"][:14])) and xb.shape == (14, 1, 64, 64)
+
+
+def test_a_header_claiming_more_images_than_the_file_holds(tmp_path):
+    """imgs' header claims 10^9 images the archive does not hold: one line, before any allocation."""
+    write_dsprites(tmp_path / "d", tmp_path / "unpickled")
+    path = tmp_path / "d" / FILE
+    with zipfile.ZipFile(path) as z:
+        entries = {name: z.read(name) for name in z.namelist()}
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in entries.items():
+            if name == "imgs.npy":
+                header = io.BytesIO()
+                npy_format.write_array_header_1_0(
+                    header, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 64, 64)}
+                )
+                data = header.getvalue() + data[len(header.getvalue()) :]
+            z.writestr(name, data)
+    with pytest.raises(ValueError) as err:
+        DSprites(data_dir=str(tmp_path / "d")).setup()
+    (line,) = str(err.value).splitlines()
+    assert (
+        f"{FILE}: not a valid .npy/.npz file, truncated or corrupt: imgs: header claims shape [1000000000, 64, 64]"
+        in line
+    )

@@ -236,3 +236,33 @@ def test_test_files_are_not_taken_from_a_search_dir(mnist_test_split, tmp_path):
     dm = MNIST(data_dir=tmp_path / "empty", search_dirs=[elsewhere], download=False)
     dm.setup("test")
     assert dm.find("t10k-images-idx3-ubyte") == elsewhere / "t10k-images-idx3-ubyte.gz"
+
+
+def test_idx_header_claims_are_checked_before_reading(tmp_path):
+    """A tiny file claiming a huge shape: one line (truncated, or more than memory for a .gz), no allocation."""
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 4_000_000_000, 4_000_000_000, 28)
+    (tmp_path / "huge").write_bytes(header + b"\x00" * 10)
+    with pytest.raises(ValueError) as err:
+        read_idx(tmp_path / "huge")
+    assert str(err.value) == (
+        f"{tmp_path / 'huge'}: IDX header promises shape (4000000000, 4000000000, 28) "
+        "(448000000000000000000 bytes) but the file holds only 10 bytes: the file is truncated or corrupt"
+    )
+    (tmp_path / "huge.gz").write_bytes(gzip.compress(header))  # the size a .gz unpacks to is known only by reading it
+    with pytest.raises(ValueError) as err:
+        read_idx(tmp_path / "huge.gz")
+    (line,) = str(err.value).splitlines()
+    assert line.startswith(f"{tmp_path / 'huge.gz'}: IDX header claims shape (4000000000, 4000000000, 28) (")
+    assert "of memory" in line and line.endswith("is available")
+    (tmp_path / "long").write_bytes(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 3) + b"abcd")
+    with pytest.raises(ValueError, match=r"long: .* \(3 bytes\) but the file holds more bytes"):
+        read_idx(tmp_path / "long")
+
+
+def test_idx_errors_never_quote_the_file(tmp_path):
+    for name, content in [("secret.gz", b"root:x:0:0:SECRET"), ("secret", b"root:x:0:0:SECRET")]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError) as err:
+            read_idx(tmp_path / name)
+        (line,) = str(err.value).splitlines()
+        assert name in line and "root:x" not in line and "SECRET" not in line and "726f" not in line  # nor hex

@@ -38,8 +38,11 @@ def read_records(path: str | Path) -> np.ndarray:
             "the file is truncated or not from the binary version (cifar-10-batches-bin)"
         )
     records = np.fromfile(path, dtype=np.uint8).reshape(-1, RECORD)
-    if records[:, 0].max() >= NUM_CLASSES:
-        raise ValueError(f"{path}: label byte {records[:, 0].max()} is not a CIFAR-10 class (0-9): the file is corrupt")
+    bad = np.flatnonzero(records[:, 0] >= NUM_CLASSES)
+    if len(bad):  # the record's number, not its bytes: errors never quote a file
+        raise ValueError(
+            f"{path}: record {bad[0]} has a label byte outside 0-9 (the CIFAR-10 classes): the file is corrupt"
+        )
     return records
 
 

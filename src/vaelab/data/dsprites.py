@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaelab.data.array import READ_ERRORS, _header
+from vaelab.data.array import READ_ERRORS, HeaderClaim, checked_header, dtype_text
 from vaelab.data.factors import FactorDataModule, FactorSource
+from vaelab.data.safety import check_fits, error_kind
 
 FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 URL = "https://github.com/google-deepmind/dsprites-dataset"
@@ -35,12 +36,16 @@ class BadFile(ValueError):
 def read_packed(npz: np.lib.npyio.NpzFile, path: Path, chunk: int = CHUNK) -> np.ndarray:
     """`imgs` (N, H, W) 0/1 bytes, streamed from the archive and packed: (N, H, W / 8) uint8."""
     with npz.zip.open("imgs.npy") as f:
-        shape, dtype = _header(f)
+        shape, dtype = checked_header(f, npz.zip.getinfo("imgs.npy").file_size, path, "imgs:", "data.data_dir")
         if dtype != np.uint8 or len(shape) != 3 or shape[2] % 8:
             raise BadFile(
-                path, f"imgs has dtype {dtype} and shape {list(shape)}; need (N, H, W) uint8, W a multiple of 8"
+                path,
+                f"imgs has dtype {dtype_text(dtype)} and shape {list(shape)}; need (N, H, W) uint8, W a multiple of 8",
             )
         n, h, w = shape
+        # The packed images, a chunk being unpacked, and the int64 factor table the source keeps.
+        needed = n * h * w // 8 + chunk * h * w * 2 + n * 48
+        check_fits(f"data.data_dir={path.parent}: {path.name}: imgs has shape {list(shape)}", needed)
         packed = np.empty((n, h, w // 8), dtype=np.uint8)
         for start in range(0, n, chunk):
             m = min(chunk, n - start)
@@ -71,12 +76,20 @@ class DSpritesSource(FactorSource):
                 for key in ("imgs", "latents_classes"):
                     if key not in npz.files:
                         raise BadFile(path, f"no array {key!r} (it has {', '.join(npz.files)})")
+                packed = read_packed(npz, path)  # checks imgs' header claims first: the big one
+                with npz.zip.open("latents_classes.npy") as f:
+                    size = npz.zip.getinfo("latents_classes.npy").file_size
+                    _, dtype = checked_header(f, size, path, "latents_classes:", "data.data_dir")
+                if dtype.hasobject:
+                    raise BadFile(
+                        path,
+                        "latents_classes is an object array: not read, as that would unpickle (allow_pickle=False)",
+                    )
                 classes = npz["latents_classes"]
-                packed = read_packed(npz, path)
-        except BadFile:
+        except (BadFile, HeaderClaim):
             raise
-        except READ_ERRORS as err:
-            raise BadFile(path, f"not a readable .npz ({type(err).__name__}: {err})") from err
+        except READ_ERRORS as err:  # the type only: numpy's messages quote what they could not parse
+            raise BadFile(path, f"not a readable .npz ({error_kind(err)})") from err
         if not len(packed) or classes.shape != (len(packed), len(COLUMNS)) or classes.dtype.kind not in "iu":
             raise BadFile(
                 path,

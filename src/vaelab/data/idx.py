@@ -15,28 +15,49 @@ from pathlib import Path
 
 import numpy as np
 
+from vaelab.data.safety import check_fits, error_kind
+
 UBYTE = 0x08
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """The array stored in an IDX file, as uint8 with the header's shape."""
+    """The array stored in an IDX file, as uint8 with the header's shape.
+
+    Streamed: the header is read first and its claimed size checked (against the file, and
+    against available memory, since a small .gz can claim gigabytes) before the data is read.
+    """
     path = Path(path)
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, zlib.error) as err:
-        raise ValueError(f"{path}: not a readable IDX file ({err})") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
-    dtype, ndim = raw[2], raw[3]
-    if dtype != UBYTE or not 1 <= ndim <= 4:
-        raise ValueError(f"{path}: unsupported IDX type 0x{dtype:02x} with {ndim} dimensions (want unsigned bytes)")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: IDX header is truncated")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    if len(raw) - header != math.prod(shape):
-        raise ValueError(
-            f"{path}: IDX header promises shape {shape} ({math.prod(shape)} bytes) but the file holds "
-            f"{len(raw) - header} bytes: the file is truncated or corrupt"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise ValueError(f"{path}: not an IDX file (bad magic number)")
+            dtype, ndim = head[2], head[3]
+            if dtype != UBYTE or not 1 <= ndim <= 4:
+                raise ValueError(
+                    f"{path}: unsupported IDX type 0x{dtype:02x} with {ndim} dimensions (want unsigned bytes)"
+                )
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise ValueError(f"{path}: IDX header is truncated")
+            shape = struct.unpack(f">{ndim}I", dims)
+            size = math.prod(shape)
+            if path.suffix != ".gz":
+                held = path.stat().st_size - 4 - 4 * ndim
+                if held != size:
+                    raise ValueError(_mismatch(path, shape, held))
+            # The bytes, and the float32 copy the data modules make of them.
+            check_fits(f"{path}: IDX header claims shape {shape} ({size} bytes)", 5 * size)
+            raw = f.read(size + 1)
+    except (OSError, EOFError, zlib.error) as err:  # their messages may quote the file's first bytes
+        raise ValueError(f"{path}: not a readable IDX file ({error_kind(err)})") from err
+    if len(raw) != size:
+        raise ValueError(_mismatch(path, shape, len(raw)))
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
+
+
+def _mismatch(path: Path, shape: tuple[int, ...], held: int) -> str:
+    return (
+        f"{path}: IDX header promises shape {shape} ({math.prod(shape)} bytes) but the file holds "
+        f"{'more' if held > math.prod(shape) else f'only {held}'} bytes: the file is truncated or corrupt"
+    )
