@@ -367,6 +367,11 @@ def validate(
             add(components.node_errors(node, classes[path]), path, node)
     if problems:
         raise ConfigError(f"{source}{'; '.join(problems)}")
+    if schema is Settings:  # settings of valid types can still describe a model no memory holds
+        from vaelab.config.budget import too_big
+
+        if message := too_big(tree):
+            raise ConfigError(f"{source}{message}")
     return tree
 
 
