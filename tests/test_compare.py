@@ -133,6 +133,26 @@ def test_each_broken_file_is_named(tmp_path, broken, reason):
     assert run["problems"][0].startswith(reason)
 
 
+@pytest.mark.parametrize(
+    "config, reason",
+    [
+        (
+            "seed: 42\nmodel: {latent_dim: [2\n",
+            ".hydra/config.yaml: not YAML (expected ',' or ']', but got '<stream end>'",
+        ),
+        ("- seed: 42\n", ".hydra/config.yaml: not a YAML mapping of settings (it holds a list)"),
+        ("", ".hydra/config.yaml: empty"),
+    ],
+)
+def test_a_run_whose_config_is_unreadable_is_broken_not_finished(tmp_path, capsys, config, reason):
+    run = write_run(tmp_path / "sweep" / "0", ["objective.beta=1"], {"test/nll": 90.0}, {"state": "finished"})
+    (run / ".hydra" / "config.yaml").write_text(config)
+    found = read_run(run)
+    assert found["state"] == "broken" and found["problems"][0].startswith(reason), found["problems"]
+    assert main([str(tmp_path / "sweep")]) == 0
+    assert f"- {run}: {reason}" in capsys.readouterr().out
+
+
 def test_unknown_metric_is_one_line_and_writes_nothing(sweep, capsys):
     assert main([str(sweep), "--metric", "test/nope"]) == 1
     err = capsys.readouterr().err

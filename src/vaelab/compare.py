@@ -114,6 +114,30 @@ def _read_json_object(path: Path, problems: Problems) -> dict[str, Any]:
     return value
 
 
+def _yaml_error(err: yaml.YAMLError) -> str:
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    return f"not YAML ({getattr(err, 'problem', None) or type(err).__name__}{where})"
+
+
+def _check_config(path: Path, problems: Problems) -> None:
+    """.hydra/config.yaml, the config the run was composed from, when there: one that is not a
+    YAML mapping makes the run broken (what ran cannot be told)."""
+    name = ".hydra/config.yaml"
+    if not path.exists():
+        return
+    text = _read_text(path, name, problems)
+    if text is None:
+        return
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        problems.add(f"{name}: {_yaml_error(err)}")
+        return
+    if not isinstance(config, dict):
+        problems.add(f"{name}: not a YAML mapping of settings (it holds a {type(config).__name__})")
+
+
 def _read_overrides(path: Path, problems: Problems) -> dict[str, str] | None:
     """The run's knobs from .hydra/overrides.yaml (a YAML list of key=value), or None if unreadable."""
     name = ".hydra/overrides.yaml"
@@ -123,9 +147,7 @@ def _read_overrides(path: Path, problems: Problems) -> dict[str, str] | None:
     try:
         overrides = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        problems.add(f"{name}: not YAML ({getattr(err, 'problem', None) or type(err).__name__}{where})")
+        problems.add(f"{name}: {_yaml_error(err)}")
         return None
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         problems.add(f"{name}: not a list of overrides (key=value strings)")
@@ -198,6 +220,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     """One run's overrides, metrics, state and history; a run whose files are broken gets state "broken"."""
     problems = Problems()
     knobs = _read_overrides(run_dir / ".hydra" / "overrides.yaml", problems)
+    _check_config(run_dir / ".hydra" / "config.yaml", problems)
     metrics = _read_json_object(run_dir / "metrics.json", problems)
     status = _read_json_object(run_dir / "status.json", problems)
     history = _read_history(run_dir / "history.jsonl", problems)
