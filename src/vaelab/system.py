@@ -28,6 +28,7 @@ from vaelab.kl_schedules import Constant
 from vaelab.likelihood import Likelihood
 from vaelab.metrics import ELBO, NLL, LatentUsage
 from vaelab.model import VAE
+from vaelab.model.checks import check_parts
 from vaelab.objectives import ELBO as ELBOObjective
 from vaelab.objectives import Objective, Step
 from vaelab.priors import StandardNormal
@@ -91,6 +92,13 @@ class VAESystem(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is not None and "train" in getattr(datamodule, "splits", {}):
             self.objective.dataset_size = len(datamodule.splits["train"][0])
+
+    def on_fit_start(self) -> None:
+        # A researcher's part that does not fit its interface is named now, not deep in a step.
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None:
+            x = next(iter(datamodule.train_dataloader()))[0]
+            check_parts(self, x.to(self.device))
 
     def kl_weight(self) -> float:
         """The KL schedule's factor at this step while training; evaluation uses the full weight."""
