@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from tests.helpers import OLD_CHECKPOINT
 from tests.helpers.apps import compose_app
 from vaelab.checkpoint import load_model
+from vaelab.config import targets
 from vaelab.config.targets import RefusedTarget
 from vaelab.errors import exit_code, root_cause
 from vaelab.evaluate import evaluate
@@ -133,11 +134,21 @@ def test_likelihood_lookup_imports_nothing_but_vaelab_likelihoods(tmp_path):
     ckpt = evil_checkpoint(tmp_path, "likelihood._target_", "antigravity.Thing")
     with pytest.raises(RefusedTarget, match="refused to instantiate 'antigravity.Thing' at likelihood"):
         load_model(ckpt)
-    # The decoder-width resolver that reads the likelihood's name looks up vaelab's likelihoods only.
-    with pytest.raises(Exception, match="'antigravity.Thing' is not one of vaelab's likelihoods") as raised:
+    # The decoder-width resolver that reads the likelihood's name judges it as a checkpoint's
+    # _target_ while a checkpoint's config resolves: vaelab's likelihoods and trusted packages only.
+    ckpt = evil_checkpoint(tmp_path, "model.decoder.params_per_dim", "${vaelab.params_per_dim:antigravity.Thing}")
+    with pytest.raises(RefusedTarget, match="refused to instantiate 'antigravity.Thing' at likelihood"):
+        load_model(ckpt)
+    with targets.judging(targets.Trust()), pytest.raises(Exception, match="'antigravity.Thing'") as raised:
         OmegaConf.to_container(OmegaConf.create({"p": "${vaelab.params_per_dim:antigravity.Thing}"}), resolve=True)
     assert isinstance(root_cause(raised.value), RefusedTarget)
     assert "antigravity" not in sys.modules
+    # In the user's own config it names a likelihood class of any package; anything else is refused.
+    assert OmegaConf.create({"p": "${vaelab.params_per_dim:vaelab.likelihood.GaussianLearned}"}).p == 2
+    with pytest.raises(Exception, match="'collections.OrderedDict': not a likelihood class"):
+        OmegaConf.to_container(
+            OmegaConf.create({"p": "${vaelab.params_per_dim:collections.OrderedDict}"}), resolve=True
+        )
 
 
 def test_an_old_honest_checkpoint_still_loads(tmp_path):

@@ -331,7 +331,8 @@ def validate(
     if missing := missing_group(cfg, schema):
         raise ConfigError(f"{source}{missing}")
     try:
-        tree = OmegaConf.to_container(cfg, resolve=True)
+        with targets.judging(trust):
+            tree = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:
         # A resolver's own error (a data file that is not there) is the one to report.
         cause = root_cause(err)

@@ -20,11 +20,14 @@ checked tree. Every `instantiate` in vaelab goes through here.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
+import importlib.util
 import inspect
 import re
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +105,25 @@ class Trust:
         """The trust=[...] setting that would allow `target`: the named packages and its top package."""
         top = target.split(".")[0]
         return f"trust=[{', '.join(dict.fromkeys([*self.named, top]))}]"
+
+
+#: The trust under which a config is being resolved: resolvers that name classes
+#: (vaelab.params_per_dim) judge them as `check` does. None: the user's own config.
+_judging: ContextVar[Trust | None] = ContextVar("vaelab_judging", default=None)
+
+
+@contextlib.contextmanager
+def judging(trust: Trust | None) -> Iterator[None]:
+    """Within the block, `current_trust()` is `trust` (while a checkpoint's config resolves)."""
+    token = _judging.set(trust)
+    try:
+        yield
+    finally:
+        _judging.reset(token)
+
+
+def current_trust() -> Trust | None:
+    return _judging.get()
 
 
 PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -224,12 +246,27 @@ def target_of(target: Any, where: str, said: str, trust: Trust | None) -> Any:
             ) from None
     fn = resolve_target(target) or trusted_class(target, trust)
     if fn is None:
+        top = target.split(".")[0]
+        if not _installed(top):  # a plugin's class, and the plugin is not on this Python's path
+            remedy = (
+                f"{top!r} is not installed here: install the package that provides it and trust it: "
+                f"{trust.allowing(target)}"
+            )
+        else:
+            remedy = f"{trust.allowing(target)} on this command would allow it (only if you trust that package's code)"
         raise RefusedTarget(
             f"{said}refused to instantiate {target!r} at {where}: a checkpoint's config may name only "
-            f"{ALLOWED}, and classes of the packages you trust; {trust.allowing(target)} on this command "
-            "would allow it (only if you trust that package's code)"
+            f"{ALLOWED}, and classes of the packages you trust; {remedy}"
         )
     return fn
+
+
+def _installed(package: str) -> bool:
+    """Whether a top-level package can be found, without importing (running) any of it."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def instantiate(
@@ -249,7 +286,8 @@ def instantiate(
     can change between the check and the call."""
     from hydra.utils import instantiate as hydra_instantiate
 
-    tree = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+    with judging(trust):
+        tree = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
     check(tree, source, path, trust)
     if kind is not None and isinstance(tree, dict):
         built = target_of(tree["_target_"], path, "", trust)

@@ -61,11 +61,16 @@ class Likelihood(nn.Module):
 
 
 def params_per_dim(target: str) -> int:
-    """OmegaConf resolver: the decoder width a likelihood class needs, from its `_target_`.
-    Only vaelab's likelihoods are looked up: a name is checked before anything is imported."""
-    from vaelab.config.targets import RefusedTarget, resolve_target
+    """OmegaConf resolver: the decoder width a likelihood class needs, from its `_target_`. The
+    name is judged as any `_target_` is (vaelab.config.targets): in a checkpoint's config only
+    vaelab's likelihoods and trusted packages' are looked up, before anything is imported."""
+    from vaelab.config import targets
 
-    found = resolve_target(target)
-    if not (isinstance(found, type) and issubclass(found, Likelihood)):
-        raise RefusedTarget(f"likelihood._target_={target!r} is not one of vaelab's likelihoods (vaelab.likelihood.*)")
-    return found.params_per_dim
+    found = targets.target_of(target, "likelihood", "", targets.current_trust())
+    width = getattr(found, "params_per_dim", None)
+    if not (isinstance(found, type) and isinstance(width, int) and width >= 1):
+        raise targets.RefusedTarget(
+            f"likelihood._target_={target!r}: not a likelihood class (a vaelab.likelihood.Likelihood, "
+            "with params_per_dim decoder outputs per data dimension)"
+        )
+    return width
