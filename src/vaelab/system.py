@@ -215,12 +215,12 @@ class VAESystem(L.LightningModule):
     # ----------------------------------------------------------------- optimisers and checkpoints
 
     def configure_optimizers(self):
-        if self.optimizer_factory is None:
-            raise ValueError("no optimizer: give model.optimizer a partial optimizer config (see conf/optimizer)")
-        optimizer = self.optimizer_factory(params=self.model.parameters())
+        # No optimizer given (a system built in Python): Adam at 1e-3, Kingma & Ba's default.
+        factory = self.optimizer_factory or functools.partial(torch.optim.Adam, lr=1e-3)
+        optimizer = factory(params=self.model.parameters())
         if self.objective.adversarial:
             if self.scheduler_factory is not None:
-                raise ValueError("model.scheduler is not supported with an adversarial objective (FactorVAE)")
+                raise ValueError("a learning-rate scheduler is not supported with an adversarial objective (FactorVAE)")
             return [optimizer, self.objective.discriminator_optimizer()]
         if self.scheduler_factory is None:
             return optimizer
