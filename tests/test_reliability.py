@@ -171,7 +171,8 @@ def test_bad_data_files_are_named(cfg_factory, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
     fails("data=folder", f"data.root={folder}", match=f"no images found|{folder}")
-    Image.new("RGB", (10, 10)).save(folder / "good.png")
+    for i in range(7):  # enough for data=folder's splits (7 at test_size=val_size=0.1): the bad image is the fault
+        Image.new("RGB", (10, 10)).save(folder / f"good{i}.png")
     (folder / "bad.png").write_bytes(b"\x89PNG not really")
     fails("data=folder", f"data.root={folder}", match="bad.png|not a readable image")
     assert no_checkpoint_written(tmp_path)

@@ -77,7 +77,7 @@ def test_npz_images_with_labels(tmp_path):
 
 def test_npz_named_keys(tmp_path):
     np.savez(tmp_path / "n.npz", images=np.ones((6, 7, 7), np.uint8), labels=np.arange(6, dtype=np.int32))
-    dm = ArrayData(str(tmp_path / "n.npz"), key="images", labels_key="labels", scale=2.0)
+    dm = ArrayData(str(tmp_path / "n.npz"), key="images", labels_key="labels", scale=2.0, val_size=1, test_size=1)
     x, y = dm.load()["all"]
     assert x.shape == (6, 1, 7, 7) and torch.all(x == 0.5) and y.tolist() == list(range(6))
     assert array_shape(str(tmp_path / "n.npz"), "images") == [1, 7, 7]
@@ -149,7 +149,7 @@ def test_bad_values_and_shapes(tmp_path):
     bad[4, 0] = np.inf
     np.save(tmp_path / "nan.npy", bad)
     with pytest.raises(ValueError, match=r"nan\.npy: 2 values are NaN or infinite"):
-        ArrayData(str(tmp_path / "nan.npy")).load()
+        ArrayData(str(tmp_path / "nan.npy"), val_size=1, test_size=1).load()
     for name, shape in (("flat", (7,)), ("five", (2, 1, 2, 2, 2))):
         np.save(tmp_path / f"{name}.npy", np.zeros(shape))
         with pytest.raises(ValueError, match=rf"{name}\.npy: array has shape {list(shape)}".replace("[", r"\[")):
@@ -260,3 +260,13 @@ def test_special_files_are_refused(tmp_path, path):
         with pytest.raises(ValueError, match=r"holds kernel state or devices, not data") as err:
             ArrayData(given).load()
         assert len(str(err.value).splitlines()) == 1 and given in str(err.value)
+
+
+def test_too_few_examples_are_refused_from_the_header(tmp_path):
+    np.save(tmp_path / "two.npy", np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError) as err:
+        ArrayData(str(tmp_path / "two.npy"), val_size=1, test_size=1).setup()
+    assert str(err.value) == (
+        f"data.path={tmp_path / 'two.npy'} holds 2 examples; data.test_size=1 and data.val_size=1 need at least 3 "
+        "(one or more each for the test, validation and training splits)"
+    )

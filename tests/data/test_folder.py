@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from vaelab.data import ImageFolder
+from vaelab.data.folder import find_images
+from vaelab.data.safety import available_memory
 
 ROOT = Path(__file__).resolve().parents[2]
 # (relative path, size (w, h), solid RGB colour); solid colours survive resizing exactly.
@@ -60,10 +64,11 @@ def test_load_shape_values_labels(folder):
 
 
 def test_grey_and_flat_folder(tmp_path):
-    root = make_folder(tmp_path / "flat", [("b.png", (10, 20), (255, 0, 0)), ("a.jpeg", (9, 9), (255, 255, 255))])
-    x, y = ImageFolder(str(root), image_size=5, channels=1).load()["all"]
-    assert x.shape == (2, 1, 5, 5)
-    assert y.tolist() == [-1, -1]  # no subfolders: unlabelled
+    images = [("b.png", (10, 20), (255, 0, 0)), ("a.jpeg", (9, 9), (255, 255, 255)), ("c.png", (4, 4), (0, 0, 0))]
+    root = make_folder(tmp_path / "flat", images)
+    x, y = ImageFolder(str(root), image_size=5, channels=1, val_size=1, test_size=1).load()["all"]
+    assert x.shape == (3, 1, 5, 5)
+    assert y.tolist() == [-1, -1, -1]  # no subfolders: unlabelled
     assert torch.allclose(x[0], torch.ones(1, 5, 5), atol=2 / 255)  # a.jpeg: white (JPEG is lossy)
     assert round(x[1, 0, 2, 2].item() * 255) == 76  # b.png: red in PIL's L = 0.299 R
 
@@ -118,12 +123,16 @@ def test_config_instantiates(folder):
 
 
 def load_one(tmp_path: Path, name: str, image, channels: int = 1, **save) -> torch.Tensor:
-    """Save `image` (a PIL image) as the only file of a folder, load it at its own size: (channels, H, W)."""
+    """Save `image` (a PIL image) three times in a folder (the fewest one test and one val image
+    allow), load them at their own size and give the first: (channels, H, W)."""
     root = tmp_path / name.split(".")[0]
     root.mkdir()
-    image.save(root / name, **save)
-    (x,) = ImageFolder(str(root), image_size=image.size[0], channels=channels).load()["all"][0]
-    return x
+    for copy in ("a", "b", "c"):
+        image.save(root / f"{copy}_{name}", **save)
+    dm = ImageFolder(str(root), image_size=image.size[0], channels=channels, test_size=1, val_size=1)
+    x = dm.load()["all"][0]
+    assert len(x) == 3 and torch.equal(x[0], x[2])
+    return x[0]
 
 
 GRADIENT16 = (np.arange(256, dtype=np.uint16) * 257).reshape(16, 16)  # 0 .. 65535, every step 257
@@ -146,9 +155,10 @@ def test_16_bit_values_survive_resizing(tmp_path):
     """A mid-grey 16-bit image that is not a multiple of 257 keeps its precision when resized."""
     root = tmp_path / "big"
     root.mkdir()
-    Image.fromarray(np.full((40, 30), 1000, np.uint16)).save(root / "a.png")
+    for name in "abcdefg":
+        Image.fromarray(np.full((40, 30), 1000, np.uint16)).save(root / f"{name}.png")
     x = ImageFolder(str(root), image_size=8, channels=1).load()["all"][0]
-    assert torch.allclose(x, torch.full((1, 1, 8, 8), 1000 / 65535), atol=1e-6)
+    assert torch.allclose(x, torch.full((7, 1, 8, 8), 1000 / 65535), atol=1e-6)
 
 
 def test_32_bit_integer_and_float_images(tmp_path):
@@ -209,3 +219,78 @@ def test_a_mode_that_cannot_be_read_is_refused(tmp_path):
         load_one(tmp_path, "lab.tif", Image.new("LAB", (4, 4), (50, 0, 0)))
     (line,) = str(err.value).splitlines()
     assert "lab.tif: image mode LAB cannot be read (readable modes: 1, L, P" in line and "I;16" in line
+
+
+# ------------------------------------------------------------------ too few images; where the walk may go
+
+
+def test_too_few_images_says_how_many_the_splits_need(tmp_path):
+    root = make_folder(tmp_path / "one", [("a.png", (8, 8), (1, 2, 3))])
+    with pytest.raises(ValueError) as err:
+        ImageFolder(str(root), image_size=8, val_size=0.1, test_size=0.1).setup()
+    assert str(err.value) == (
+        f"data=ImageFolder: data.root={root} holds 1 image; data.test_size=0.1 and data.val_size=0.1 need at "
+        "least 7 (one or more each for the test, validation and training splits)"
+    )
+    # Counts: 2 test + 3 val + 1 train = 6; five images are refused, six are enough.
+    root = make_folder(tmp_path / "five", IMAGES[:5])
+    with pytest.raises(ValueError, match=r"holds 5 images; data\.test_size=2 and data\.val_size=3 need at least 6 "):
+        ImageFolder(str(root), image_size=8, val_size=3, test_size=2).setup()
+    make_folder(root, IMAGES[5:6])
+    dm = ImageFolder(str(root), image_size=8, val_size=3, test_size=2)
+    dm.setup()
+    assert {k: len(v[0]) for k, v in dm.splits.items()} == {"train": 1, "val": 3, "test": 2}
+
+
+def test_more_pixels_than_memory_is_refused_before_reading(folder):
+    available = available_memory()
+    if available is None:
+        pytest.skip("available memory is not known on this system")
+    side = int((available / (2 * 4 * 10 * 3)) ** 0.5) + 1  # 10 RGB images of side x side: more than memory
+    with pytest.raises(ValueError) as err:
+        ImageFolder(str(folder), image_size=side, channels=3).setup()
+    (line,) = str(err.value).splitlines()
+    assert line.startswith(f"data=ImageFolder: data.root={folder}: 10 images of 3 x {side} x {side} (data.channels")
+    assert line.endswith("is available")
+
+
+@pytest.mark.parametrize("target", ["/proc", "/sys", "/dev"])
+def test_special_filesystems_are_refused_at_once(tmp_path, target):
+    link = tmp_path / "innocent"
+    link.symlink_to(target)
+    for root, shown in ((target, f"data.root={target} is under {target}"), (link, f"(resolves to {target})")):
+        start = time.perf_counter()
+        with pytest.raises(ValueError) as err:
+            ImageFolder(str(root), image_size=8).setup()
+        (line,) = str(err.value).splitlines()
+        assert shown in line and "not data" in line and time.perf_counter() - start < 1  # no walk
+    # Inside an ordinary folder, a link leading there is refused too, not followed.
+    root = make_folder(tmp_path / "pets", IMAGES)
+    (root / "dog" / "more").symlink_to(target)
+    with pytest.raises(ValueError, match=rf"data\.root={root / 'dog' / 'more'} \(resolves to {target}\) is under"):
+        ImageFolder(str(root), image_size=8).setup()
+
+
+def test_links_are_followed_once_and_pipes_are_skipped(tmp_path):
+    root = make_folder(tmp_path / "pets", IMAGES)
+    (root / "cat" / "loop").symlink_to(root)  # a loop: walked once, not forever
+    (root / "dog" / "alias").symlink_to(root / "dog")
+    os.mkfifo(root / "dog" / "pipe.png")  # opening a pipe would wait forever
+    found = find_images(root)
+    assert [p.relative_to(root).as_posix() for p in found] == sorted(rel for rel, _, _ in IMAGES)
+
+
+def test_the_walk_is_bounded(tmp_path):
+    root = make_folder(tmp_path / "pets", IMAGES)  # 10 images and 3 folders: 13 entries
+    assert len(find_images(root, max_files=13)) == 10
+    with pytest.raises(ValueError) as err:
+        find_images(root, max_files=12)
+    assert str(err.value) == (
+        f"data.root={root}: more than 12 files and folders under it, the most this walk looks at; "
+        "point data.root at the folder of images"
+    )
+    deep = root / "a" / "b" / "c" / "d"
+    make_folder(deep, [("x.png", (4, 4), (0, 0, 0))])
+    assert len(find_images(root, max_depth=4)) == 11
+    with pytest.raises(ValueError, match=rf"^data\.root={root}: folders nested more than 3 deep \(at {deep}\)"):
+        find_images(root, max_depth=3)

@@ -175,6 +175,7 @@ class ArrayData(InMemoryDataModule):
         key, labels_key, shape, dtype = describe(path, self.key, self.labels_key)
         if shape[0] < 1:
             raise ValueError(f"data.path={path}: array has shape {list(shape)}: no examples")
+        self.check_count(shape[0], f"data.path={path}")  # from the header: before loading
         # At the peak: the array as stored, its float32 copy (unless it is float32 already), the
         # float32 splits carved from that, and the labels as int64.
         stored, count = claimed_bytes(shape, dtype), math.prod(shape)

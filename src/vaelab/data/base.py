@@ -30,10 +30,38 @@ def bernoulli_transform(x: torch.Tensor, generator: torch.Generator) -> torch.Te
     return (torch.rand(x.shape, generator=generator, dtype=x.dtype) < x).to(x.dtype)
 
 
+def split_count(size: int | float, n: int) -> int:
+    """How many of `n` examples a size takes: a count, or a fraction if < 1 (rounded)."""
+    return int(round(size * n)) if isinstance(size, float) and size < 1 else int(size)
+
+
+def examples_needed(test_size: int | float, val_size: int | float) -> int | None:
+    """The fewest examples a set split into test, then val, then train, can have (each split
+    non-empty); None if no number is enough (a size of 0 or less: split_off names it).
+
+    Whether n examples are enough only grows with n (each split's share is non-decreasing in
+    n, and so is what is left), so a binary search finds the least."""
+
+    def enough(n: int) -> bool:
+        k = split_count(test_size, n)
+        v = split_count(val_size, n - k) if 0 < k < n else 0
+        return 0 < v < n - k
+
+    lo, hi = 1, 1 << 40
+    if not enough(hi):
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if enough(mid) else (mid + 1, hi)
+    return lo
+
+
 def split_off(split: Split, size: int | float, generator: torch.Generator, setting: str) -> tuple[Split, Split]:
     """A random `size` (count, or fraction if < 1) of `split`, and the rest."""
     n = len(split[0])
-    k = int(round(size * n)) if isinstance(size, float) and size < 1 else int(size)
+    k = split_count(size, n)
+    if n < 2:
+        raise ValueError(f"{setting}={size}: the set to split has {n} example(s); splitting needs 2 or more")
     if not 0 < k < n:
         raise ValueError(
             f"{setting}={size} takes {k} of {n} examples: give a count from 1 to {n - 1} or a fraction in (0, 1)"
@@ -82,6 +110,15 @@ class InMemoryDataModule(L.LightningDataModule):
     def name(self) -> str:
         return type(self).__name__
 
+    def check_count(self, n: int, what: str, noun: str = "examples") -> None:
+        """Refuse, in one line starting with `what`, a whole set of `n` too small for its splits."""
+        need = examples_needed(self.test_size, self.val_size)
+        if need is not None and n < need:
+            raise ValueError(
+                f"{what} holds {n} {noun[:-1] if n == 1 else noun}; data.test_size={self.test_size} and data.val_size={self.val_size} "
+                f"need at least {need} (one or more each for the test, validation and training splits)"
+            )
+
     def setup(self, stage: str | None = None) -> None:
         # Stage "test" needs only the test split; any other stage, all three.
         needed = ("test",) if stage == "test" else ("train", "val", "test")
@@ -91,6 +128,7 @@ class InMemoryDataModule(L.LightningDataModule):
         g = torch.Generator().manual_seed(self.seed)
         if "all" in loaded:
             # One set: the test split is carved from the whole, so it needs all of it.
+            self.check_count(len(loaded["all"][0]), f"data={self.name}")
             loaded["test"], loaded["train"] = split_off(loaded.pop("all"), self.test_size, g, "data.test_size")
         splits: dict[str, Split] = {}
         if "train" in loaded:

@@ -13,26 +13,67 @@ refused, naming the file and the mode. Resizing is done in 32-bit floats.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from vaelab.data.base import InMemoryDataModule, Split
+from vaelab.data.safety import check_fits, error_kind, mounts, refuse_special
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-def find_images(root: Path) -> list[Path]:
-    """Image files under `root`, sorted; hidden files and folders (.git, macOS ._x.png) skipped."""
-    found = [
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in EXTENSIONS
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    ]
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+# Bounds of the walk: data.root may come from a checkpoint, so it is a claim, and a wrong one
+# (/, a home folder, a network mount) must end in one line, not an hour-long walk. No folder of
+# images held in memory comes near either.
+MAX_FILES = 1_000_000  # files and folders looked at
+MAX_DEPTH = 32  # folders below data.root
+
+
+def find_images(root: Path, max_files: int = MAX_FILES, max_depth: int = MAX_DEPTH) -> list[Path]:
+    """Image files under `root`, sorted by relative path; hidden files and folders (.git, macOS
+    ._x.png) skipped. Symlinks are followed, each folder read once (no loops), and none may lead
+    into a pseudo filesystem (/proc, /sys, /dev, ...): that, more than `max_files` entries or
+    folders deeper than `max_depth` is refused in one line."""
+    table = mounts()
+    found: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    looked = 0
+    stack: list[tuple[Path, int]] = [(root, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        real = os.path.realpath(folder)
+        if real in seen:
+            continue
+        seen.add(real)
+        if depth > max_depth:
+            raise ValueError(
+                f"data.root={root}: folders nested more than {max_depth} deep (at {folder}), the most this "
+                "walk descends; point data.root at the folder of images"
+            )
+        refuse_special("data.root", folder, table) if depth else None  # the root was checked by the caller
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as err:
+            raise ValueError(f"data.root={root}: cannot list {folder} ({error_kind(err)})") from err
+        for entry in entries:
+            looked += 1
+            if looked > max_files:
+                raise ValueError(
+                    f"data.root={root}: more than {max_files} files and folders under it, the most this walk "
+                    "looks at; point data.root at the folder of images"
+                )
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                stack.append((Path(entry.path), depth + 1))
+            elif entry.name.lower().endswith(EXTENSIONS) and entry.is_file():  # is_file: no devices, no pipes
+                if entry.is_symlink():
+                    refuse_special("data.root", Path(entry.path), table)
+                found.append((Path(entry.path).relative_to(root).as_posix(), Path(entry.path)))
+    return [path for _, path in sorted(found)]
 
 
 # Modes whose samples are 8-bit (0..255): Pillow converts them to RGB (or RGBA) exactly.
@@ -120,6 +161,7 @@ class ImageFolder(InMemoryDataModule):
 
     def load(self) -> dict[str, Split]:
         root = self.root
+        refuse_special("data.root", root)
         if not root.exists():
             raise FileNotFoundError(f"data={self.name}: data.root={root} does not exist (absolute: {root.absolute()})")
         if not root.is_dir():
@@ -130,13 +172,20 @@ class ImageFolder(InMemoryDataModule):
                 f"data={self.name}: no images found in data.root={root} (looked recursively for files "
                 f"ending in {', '.join(EXTENSIONS)}, any case)"
             )
+        what = f"data={self.name}: data.root={root}"
+        self.check_count(len(paths), what, "images")
+        size = self.image_size
+        # The images as float32, and the splits carved from them.
+        check_fits(
+            f"{what}: {len(paths)} images of {self.channels} x {size} x {size} (data.channels, data.image_size)",
+            2 * 4 * len(paths) * self.channels * size * size,
+        )
         # Classes: the subfolders of root that hold images, sorted, so labels are 0..K-1.
         nested = [p.relative_to(root).parts for p in paths]
         self.classes = sorted({parts[0] for parts in nested if len(parts) > 1})
         index = {name: i for i, name in enumerate(self.classes)}
         y = torch.tensor([index[parts[0]] if len(parts) > 1 else -1 for parts in nested], dtype=torch.int64)
 
-        size = self.image_size
         x = torch.empty((len(paths), self.channels, size, size), dtype=torch.float32)
         for i, path in enumerate(paths):
             x[i] = torch.from_numpy(read_image(path, self.channels, size))  # (channels, size, size) in [0, 1]
