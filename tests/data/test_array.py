@@ -244,7 +244,8 @@ def test_errors_never_quote_the_file(tmp_path):
     (tmp_path / "passwd").write_text(secret + "\n")
     npy = tmp_path / "bad.npy"
     npy.write_bytes(b"\x93NUMPY\x01\x00\x20\x00{'" + secret.encode() + b"': 1}      \n")
-    for path in (tmp_path / "passwd", npy):
+    real = [Path("/etc/passwd")] if Path("/etc/passwd").is_file() else []  # the reported case
+    for path in (tmp_path / "passwd", npy, *real):
         for call in (array_shape, lambda p: ArrayData(p).load()):
             with pytest.raises(ValueError) as err:
                 call(str(path))

@@ -15,12 +15,14 @@ import os
 import re
 from pathlib import Path
 
-# Pseudo filesystems: their "files" are kernel state or devices, never data.
+# Pseudo filesystems: their "files" are kernel state or devices, never data. /dev/shm is a
+# RAM disk people keep data on: it is judged by its filesystem type like any other folder.
 SPECIAL_DIRS = ("/proc", "/sys", "/dev")
+RAM_DISK = "/dev/shm"
 PSEUDO_FS = {
     "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs", "bpf",
     "pstore", "configfs", "fusectl", "mqueue", "hugetlbfs", "binfmt_misc", "efivarfs", "selinuxfs", "nsfs",
-    "rpc_pipefs", "autofs",
+    "rpc_pipefs",
 }  # fmt: skip
 
 
@@ -34,11 +36,15 @@ def error_kind(err: BaseException) -> str:
 def mounts() -> list[tuple[str, str]]:
     """(mount point, filesystem type) of every mount, longest mount point first; [] off Linux."""
     try:
-        lines = Path("/proc/self/mounts").read_text().splitlines()
+        return parse_mounts(Path("/proc/self/mounts").read_text())
     except OSError:
         return []
+
+
+def parse_mounts(text: str) -> list[tuple[str, str]]:
+    """/proc/self/mounts' lines (device, mount point, type, ...) as (mount point, type), longest first."""
     found = []
-    for line in lines:
+    for line in text.splitlines():
         fields = line.split()
         if len(fields) >= 3:  # a space in a mount point is written \040
             found.append((re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[1]), fields[2]))
@@ -46,9 +52,10 @@ def mounts() -> list[tuple[str, str]]:
 
 
 def special(real: str, table: list[tuple[str, str]]) -> str | None:
-    """Why the resolved path `real` is not data (e.g. "proc filesystem"), or None."""
+    """Why the resolved path `real` is not data ("under /proc", "on a sysfs filesystem"), or None."""
     for top in SPECIAL_DIRS:
-        if real == top or real.startswith(top + "/"):
+        inside = real == top or real.startswith(top + "/")
+        if inside and not (real == RAM_DISK or real.startswith(RAM_DISK + "/")):
             return f"under {top}"
     for point, fs in table:
         if real == point or real.startswith(point.rstrip("/") + "/"):
