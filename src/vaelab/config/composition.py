@@ -81,10 +81,12 @@ def nearest(cfg: DictConfig | None, key: str) -> str:
     if close := difflib.get_close_matches(leaf, siblings, n=1):
         return f"; did you mean {parent + '.' if parent else ''}{close[0]}?"
     by_leaf = {p.rpartition(".")[2]: p for p in reversed(known)}  # the shallowest path of each name
-    if close := difflib.get_close_matches(leaf, list(by_leaf), n=1):
+    # Elsewhere only a nearer name: num_workers is not num_nodes.
+    if close := difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.8):
         return f"; did you mean {by_leaf[close[0]]}?"
-    shown = ", ".join(sorted(siblings)[:15]) + (", ..." if len(siblings) > 15 else "")
-    return f"; {parent or 'the config'} has {shown}"
+    siblings = sorted(k for k in siblings if k != "_target_")
+    shown = ", ".join(siblings[:15]) + (", ..." if len(siblings) > 15 else "")
+    return f"; the settings of {parent or 'the config'} are {shown}"
 
 
 def one_line(
