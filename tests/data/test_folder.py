@@ -294,3 +294,11 @@ def test_the_walk_is_bounded(tmp_path):
     assert len(find_images(root, max_depth=4)) == 11
     with pytest.raises(ValueError, match=rf"^data\.root={root}: folders nested more than 3 deep \(at {deep}\)"):
         find_images(root, max_depth=3)
+
+
+def test_two_links_to_one_folder_read_it_once_under_the_first_name(tmp_path):
+    """Duplicates would put the same image in train and test; the first name by sort order is kept."""
+    root = make_folder(tmp_path / "pets", IMAGES)
+    (root / "aaa").symlink_to(root / "dog")
+    found = [p.relative_to(root).as_posix() for p in find_images(root)]
+    assert len(found) == 10 and sum(p.startswith("aaa/") for p in found) == 6 and not any("dog/" in p for p in found)

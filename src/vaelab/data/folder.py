@@ -53,20 +53,25 @@ def find_images(root: Path, max_files: int = MAX_FILES, max_depth: int = MAX_DEP
                 f"data.root={root}: folders nested more than {max_depth} deep (at {folder}), the most this "
                 "walk descends; point data.root at the folder of images"
             )
-        refuse_special("data.root", folder, table) if depth else None  # the root was checked by the caller
+        if depth:  # the root itself was checked by the caller
+            refuse_special("data.root", folder, table)
+        entries = []
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            with os.scandir(folder) as listing:
+                for entry in listing:  # counted as listed: a folder of millions ends at the limit
+                    looked += 1
+                    if looked > max_files:
+                        raise ValueError(
+                            f"data.root={root}: more than {max_files} files and folders under it, the most this "
+                            "walk looks at; point data.root at the folder of images"
+                        )
+                    if not entry.name.startswith("."):
+                        entries.append(entry)
         except OSError as err:
             raise ValueError(f"data.root={root}: cannot list {folder} ({error_kind(err)})") from err
-        for entry in entries:
-            looked += 1
-            if looked > max_files:
-                raise ValueError(
-                    f"data.root={root}: more than {max_files} files and folders under it, the most this walk "
-                    "looks at; point data.root at the folder of images"
-                )
-            if entry.name.startswith("."):
-                continue
+        # Sorted, and pushed in reverse, so folders are walked in name order: of two links to one
+        # folder, the first by name is the one kept, on every machine.
+        for entry in sorted(entries, key=lambda e: e.name, reverse=True):
             if entry.is_dir():
                 stack.append((Path(entry.path), depth + 1))
             elif entry.name.lower().endswith(EXTENSIONS) and entry.is_file():  # is_file: no devices, no pipes
