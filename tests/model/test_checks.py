@@ -32,7 +32,7 @@ class WideEncoder(MLPEncoder):
 class FlatDecoder(nn.Module):
     """Emits (B, D) instead of (B, P, *data_shape)."""
 
-    def __init__(self, data_shape, latent_dim, hidden=(), params_per_dim=1):
+    def __init__(self, data_shape, latent_dim, hidden=(), params_per_dim=1, gated=False):
         super().__init__()
         self.net = nn.Linear(latent_dim, int(torch.tensor(data_shape).prod()))
 

@@ -23,8 +23,9 @@ def _linear(d_in: int, d_out: int) -> int:
     return d_in * d_out + d_out
 
 
-def _mlp(sizes: Sequence[int]) -> int:
-    return sum(_linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+def _mlp(sizes: Sequence[int], gated: bool = False) -> int:
+    # A gated dense layer is one Linear emitting both halves (vaelab.model.mlp.GatedDense).
+    return sum(_linear(a, (2 if gated else 1) * b) for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 def _conv(c_in: int, c_out: int) -> int:  # kernel 4x4, as vaelab.model.conv builds them
@@ -44,11 +45,12 @@ def net_parameters(node: dict[str, Any]) -> int:
     if not (isinstance(shape, list) and isinstance(latent, int)):
         return 0
     if target in ("vaelab.model.MLPEncoder", "vaelab.model.MLPDecoder"):
-        hidden = list(node.get("hidden") or [])
+        hidden, gated = list(node.get("hidden") or []), node.get("gated") is True
         if target.endswith("Encoder"):
-            return _mlp([math.prod(shape), *hidden]) + _linear(hidden[-1] if hidden else math.prod(shape), 2 * latent)
+            body = _mlp([math.prod(shape), *hidden], gated)
+            return body + _linear(hidden[-1] if hidden else math.prod(shape), 2 * latent)
         sizes = [latent, *reversed(hidden)]
-        return _mlp(sizes) + _linear(sizes[-1], per_dim * math.prod(shape))
+        return _mlp(sizes, gated) + _linear(sizes[-1], per_dim * math.prod(shape))
     if target in ("vaelab.model.ConvEncoder", "vaelab.model.ConvDecoder") and len(shape) == 3 and node.get("channels"):
         channels = list(node["channels"])
         end = _halved(shape[1], len(channels)) * _halved(shape[2], len(channels))

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
+from vaelab.config.types import PosInt
 from vaelab.data.base import InMemoryDataModule, Split
 from vaelab.data.safety import check_fits, error_kind, mounts, refuse_special
 
@@ -158,7 +160,7 @@ class ImageFolder(InMemoryDataModule):
     The whole folder is one set: the base class splits off `test_size`, then `val_size`.
     """
 
-    def __init__(self, root: str, image_size: int = 64, channels: int = 3, **kwargs):
+    def __init__(self, root: str, image_size: PosInt = 64, channels: Literal[1, 3] = 3, **kwargs):
         super().__init__(**kwargs)
         self.root = Path(root).expanduser()
         self.image_size, self.channels = image_size, int(channels)
