@@ -108,7 +108,7 @@ def test_images_to_rgb_bytes():
 def test_without_torch_fidelity_one_line(tmp_path):
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"")
-    with pytest.raises(ValueError, match="needs the torch-fidelity package .*pip install torch-fidelity"):
+    with pytest.raises(ValueError, match=r"needs the torch-fidelity package .*: pip install 'vaelab\[fid\]'$"):
         inception_fid(torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8), weights)
     with pytest.raises(
         FileNotFoundError, match="no such file; .* and quality.features=inception needs the torch-fidelity"

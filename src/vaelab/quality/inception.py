@@ -3,7 +3,7 @@
     FID = ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^{1/2})   over the 2048 pool features
 
 torchmetrics' FrechetInceptionDistance runs torch-fidelity's port of the TensorFlow FID network
-(`pip install torch-fidelity`, not a vaelab dependency), whose weights file (~91 MB) is
+(vaelab's `fid` extra: `pip install 'vaelab[fid]'`), whose weights file (~91 MB) is
 downloaded from `URL` into torch's hub cache. Here, without internet, the weights come from
 `weights_path`, else from that cache, else from one download attempt that gives up after
 `timeout` seconds: every failure is one line naming quality.inception_weights and the URL.
@@ -123,7 +123,7 @@ def inception_fid(
     package = None
     if importlib.util.find_spec("torch_fidelity") is None:
         package = (
-            "quality.features=inception needs the torch-fidelity package (the FID network): pip install torch-fidelity"
+            "quality.features=inception needs the torch-fidelity package (the FID network): pip install 'vaelab[fid]'"
         )
     try:
         weights = resolve_weights(weights_path, allow_download)
