@@ -3,7 +3,7 @@
 Composes conf/eval.yaml; the model and its config come from the checkpoint (see vaelab/evaluate.py).
 """
 
-from vaelab.evaluate import main
+from vaelab.cli.evaluate import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

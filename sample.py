@@ -3,7 +3,7 @@
 Composes conf/sample.yaml; the model and its config come from the checkpoint (see vaelab/sample.py).
 """
 
-from vaelab.sample import main
+from vaelab.cli.sample import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

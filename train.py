@@ -1,24 +1,7 @@
-"""Train a VAE: `python train.py [overrides]`, e.g. `python train.py model.beta=4 likelihood=continuous_bernoulli`.
+"""Train a VAE: `python train.py [overrides]`, the same as `vaelab-train`, e.g.
+`python train.py objective.beta=4 likelihood=continuous_bernoulli` (see vaelab/cli/train.py)."""
 
-Composes conf/train.yaml, runs vaelab.run.train, and returns the metric a sweep optimises.
-"""
-
-import hydra
-from omegaconf import DictConfig
-
-from vaelab.config.composition import run, task_started
-from vaelab.errors import reported
-from vaelab.run import train
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    task_started()  # Hydra composed the config: see vaelab.config.composition.run
-    with reported():
-        metrics = train(cfg)
-    return metrics.get(cfg.get("optimized_metric"))
-
+from vaelab.cli.train import main
 
 if __name__ == "__main__":
-    # What Hydra cannot compose (a misspelled key, an unknown option) is one line, as every error.
-    raise SystemExit(run(main, "train"))
+    raise SystemExit(main())

@@ -15,6 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 import vaelab  # noqa: F401  (registers the config resolvers)
+from vaelab.conf import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -23,7 +24,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 def default_config(*overrides: str):
     """The config `python train.py` runs, with the logger off and paths in a scratch directory."""
     scratch = RESULTS / "scratch"
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose(
             "train",
             overrides=[f"paths.root_dir={ROOT}", f"paths.output_dir={scratch}", "logger=none", *overrides],
@@ -65,10 +66,10 @@ def write(name: str, result: dict) -> Path:
 
 
 def vaelab_epoch(model: str, batch_limit: int | None, scratch: Path) -> dict[str, float]:
-    """One epoch of vaelab's training path (vaelab.run.train on the composed config, as
+    """One epoch of vaelab's training path (vaelab.runs.train.train on the composed config, as
     `python train.py` runs it, logger and validation off), after a warm-up epoch: the
     Throughput callback's record (images, seconds, images_per_s)."""
-    from vaelab.run import train
+    from vaelab.runs.train import train
 
     out = scratch / f"vaelab_{model}"
     shutil.rmtree(out, ignore_errors=True)

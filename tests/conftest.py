@@ -12,8 +12,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from vaelab.conf import CONF_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = CONF_DIR
 # The real MNIST 10k test split that the workplace keeps beside the repository.
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")

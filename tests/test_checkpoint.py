@@ -19,14 +19,14 @@ from omegaconf import OmegaConf
 
 from tests.helpers import OLD_CHECKPOINT
 from tests.helpers.apps import compose_app
-from vaelab.checkpoint import load_model
+from vaelab.cli.evaluate import evaluate
+from vaelab.cli.sample import sample
 from vaelab.config import targets
 from vaelab.config.targets import RefusedTarget
 from vaelab.errors import exit_code, root_cause
-from vaelab.evaluate import evaluate
-from vaelab.run import train
 from vaelab.runs.callback_state import RefusedRecord
-from vaelab.sample import sample
+from vaelab.runs.checkpoint import load_model
+from vaelab.runs.train import train
 
 
 def eval_main(out: Path, *argv: str) -> int:
@@ -153,9 +153,9 @@ def test_likelihood_lookup_imports_nothing_but_vaelab_likelihoods(tmp_path):
 
 def test_an_old_honest_checkpoint_still_loads(tmp_path):
     model, cfg, checkpoint = load_model(OLD_CHECKPOINT)
-    assert model.model.latent_dim == 2 and cfg.model.encoder.hidden == [16]
+    assert model.vae.latent_dim == 2 and cfg.model.encoder.hidden == [16]
     x = torch.rand(3, 1, 8, 8)
-    assert model.model.log_marginal(x, 5).shape == (3,)
+    assert model.vae.log_marginal(x, 5).shape == (3,)
     out = tmp_path / "eval"
     assert eval_main(out, f"ckpt_path={OLD_CHECKPOINT}", "eval.num_samples=2", "pictures=false") == 0
     assert (out / "metrics.json").is_file()

@@ -24,7 +24,7 @@ ARCHITECTURES = [m for m in options("model") if m != "vae"]
 def test_every_model_and_likelihood_instantiates_and_runs(cfg_factory, model, likelihood):
     cfg = cfg_factory(f"model={model}", f"likelihood={likelihood}", "data=fashion_mnist")
     system = instantiate(cfg.model)
-    vae = system.model
+    vae = system.vae
     assert isinstance(system, VAESystem) and isinstance(vae, VAE) and vae.latent_dim == 4
     x = torch.randint(0, 256, (3, 1, 28, 28)) / 255.0  # 8-bit levels: every likelihood models them
     recon, kl = vae.elbo_terms(x)
@@ -38,11 +38,11 @@ def test_every_objective_prior_and_schedule_trains_a_step(cfg_factory, group):
         cfg = cfg_factory(f"{group}={option}")
         system = instantiate(cfg.model)
         assert (
-            type(getattr(system, group) if group != "prior" else system.model.prior).__name__
+            type(getattr(system, group) if group != "prior" else system.vae.prior).__name__
             == (getattr(cfg, group)._target_.rsplit(".", 1)[1])
         ), option
         system.train()
-        step = system.objective(system.model, torch.rand(8, 1, 8, 8), system.kl_weight())
+        step = system.objective(system.vae, torch.rand(8, 1, 8, 8), system.kl_weight())
         assert step.loss.dim() == 0 and torch.isfinite(step.loss), option
         step.loss.backward()
 
@@ -85,11 +85,11 @@ def test_every_experiment_composes(cfg_factory, experiment):
 def test_required_knobs_exist(cfg_factory):
     cfg = cfg_factory("objective.beta=4", "model.latent_dim=7", "seed=3", "trainer.max_epochs=2")
     system = instantiate(cfg.model)
-    assert (system.objective.beta, system.model.latent_dim) == (4.0, 7)
+    assert (system.objective.beta, system.vae.latent_dim) == (4.0, 7)
     assert cfg.trainer.max_epochs == 2 and cfg.data.seed == 3
-    assert system.model.decoder.out_shape == (1, 1, 8, 8)
+    assert system.vae.decoder.out_shape == (1, 1, 8, 8)
     learned = instantiate(cfg_factory("likelihood=gaussian_learned").model)
-    assert learned.model.decoder.out_shape == (2, 1, 8, 8)  # the decoder width follows the likelihood
+    assert learned.vae.decoder.out_shape == (2, 1, 8, 8)  # the decoder width follows the likelihood
 
 
 @pytest.mark.parametrize("debug", options("debug"))

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from tests.helpers.apps import compose_app
-from vaelab.checkpoint import load_model
+from vaelab.cli.evaluate import evaluate
 from vaelab.errors import exit_code
-from vaelab.evaluate import evaluate
-from vaelab.run import train
+from vaelab.runs.checkpoint import load_model
+from vaelab.runs.train import train
 
 
 def run_eval(out: Path, *argv: str) -> dict:
@@ -105,10 +105,10 @@ def test_eval_on_another_split_with_a_logger_and_a_changed_setting(trained, tmp_
 def test_checkpoint_rebuilds_the_model_alone(trained):
     ckpt, _ = trained
     model, cfg, checkpoint = load_model(ckpt)
-    assert not model.training and model.model.latent_dim == cfg.model.latent_dim == 4
+    assert not model.training and model.vae.latent_dim == cfg.model.latent_dim == 4
     assert checkpoint["vaelab"]["config"]["data"]["_target_"] == "vaelab.data.Digits"
     x = torch.rand(3, 1, 8, 8)
-    assert model.model.reconstruct(x).shape == x.shape
+    assert model.vae.reconstruct(x).shape == x.shape
 
 
 def test_the_output_goes_beside_the_checkpoints_run(trained, tmp_path):

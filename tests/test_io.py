@@ -1,4 +1,4 @@
-"""vaelab.io: files are whole or absent, and a full disk raises DiskFullError naming the file.
+"""vaelab.runs.io: files are whole or absent, and a full disk raises DiskFullError naming the file.
 
 The full disk is real: a small tmpfs mounted for the test (as root, which the tests run as
 here and in CI), filled up to its last page.
@@ -17,9 +17,9 @@ import torch
 
 from tests.conftest import fill
 from vaelab.errors import DiskFullError
-from vaelab.io import append_line, write_json, write_text
 from vaelab.plugins import AtomicCheckpointIO, AtomicWriter
-from vaelab.run import train
+from vaelab.runs.io import append_line, write_json, write_text
+from vaelab.runs.train import train
 
 KiB = 1024
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from tests.helpers.models import _images, _mlp_vae
-from vaelab import pictures
+from vaelab.callbacks import pictures
 from vaelab.likelihood import Gaussian
 from vaelab.model import VAE
 from vaelab.model.vae import lerp, slerp

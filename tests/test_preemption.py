@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, compose_config
-from vaelab.run import train
+from vaelab.runs.train import train
 
 # The SLURM job as Lightning's SLURMEnvironment.detect() sees one: SLURM_NTASKS set, a job name
 # other than "bash" or "interactive" (those mean an interactive shell, no requeue).

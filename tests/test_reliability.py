@@ -25,12 +25,13 @@ from PIL import Image
 
 from tests.conftest import ROOT, TINY, compose_config
 from tests.helpers import OLD_CHECKPOINT
-from vaelab import rundir
-from vaelab.checkpoint import read_checkpoint
+from vaelab.cli.evaluate import main as eval_main
+from vaelab.conf import CONF_DIR
 from vaelab.config.composition import one_line
 from vaelab.config.schema import ConfigError
-from vaelab.evaluate import main as eval_main
-from vaelab.run import train
+from vaelab.runs import rundir
+from vaelab.runs.checkpoint import read_checkpoint
+from vaelab.runs.train import train
 
 
 def cli(tmp_path: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -472,7 +473,7 @@ def test_every_trainer_argument_is_a_setting_with_lightnings_default():
 
     from lightning.pytorch import Trainer
 
-    shipped = yaml.safe_load((ROOT / "conf" / "trainer" / "default.yaml").read_text())
+    shipped = yaml.safe_load((CONF_DIR / "trainer" / "default.yaml").read_text())
     parameters = inspect.signature(Trainer.__init__).parameters
     # logger and callbacks: built from the logger and callbacks groups.
     assert set(shipped) - {"_target_"} == set(parameters) - {"self", "logger", "callbacks"}

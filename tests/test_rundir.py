@@ -1,4 +1,4 @@
-"""vaelab.rundir under SLURM: a job that SLURM runs again finds the run directory it ran in.
+"""vaelab.runs.rundir under SLURM: a job that SLURM runs again finds the run directory it ran in.
 
 In-process: the resolver is called as Hydra calls it, with the SLURM variables a job sees
 (SLURM_JOB_ID, SLURM_ARRAY_*, SLURM_PROCID, SLURM_RESTART_COUNT) set per "process".
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vaelab import rundir
+from vaelab.runs import rundir
 
 
 @pytest.fixture

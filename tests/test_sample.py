@@ -14,10 +14,10 @@ from torch.distributions import Normal
 
 from tests.helpers import OLD_CHECKPOINT
 from tests.helpers.apps import compose_app
-from vaelab.checkpoint import load_model
+from vaelab.cli.sample import sample
 from vaelab.config import targets
 from vaelab.errors import exit_code
-from vaelab.sample import sample
+from vaelab.runs.checkpoint import load_model
 from vaelab.samplers import GMMSampler
 
 
@@ -28,7 +28,7 @@ def run_sample(out: Path, *argv: str) -> list[Path]:
 @pytest.fixture(scope="module")
 def model():
     system, cfg, _ = load_model(OLD_CHECKPOINT)
-    return system.model, cfg
+    return system.vae, cfg
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5])

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from vaelab.compare import main as compare_main
+from vaelab.compare.cli import main as compare_main
 
 FAST = ["data=digits", "trainer.max_epochs=1", "eval.num_samples=4", "++callbacks.rich_progress_bar=null"]
 
@@ -157,7 +157,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
 
 
 def test_bf16_mixed_precision_on_cpu(cfg_factory):
-    from vaelab.run import train
+    from vaelab.runs.train import train
 
     cfg = cfg_factory("trainer.precision=bf16-mixed", "model=conv")
     metrics = train(cfg)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ROOT
-from vaelab.run import train
+from vaelab.runs.train import train
 
 METRIC_KEYS = {"test/loss", "test/elbo", "test/recon", "test/kl", "test/nll"}
 

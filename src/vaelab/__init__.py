@@ -28,7 +28,7 @@ def _array_shape(path: str, key: str | None = None) -> list[int]:
 
 def _run_dir(runs: str, ckpt_path: str | None, overrides) -> str:
     from vaelab.errors import reported
-    from vaelab.rundir import run_dir
+    from vaelab.runs.rundir import run_dir
 
     # Hydra resolves this before the job starts, outside train.py's own error handling:
     # report a bad log_dir or a missing earlier run here, in the same one line.
@@ -37,13 +37,13 @@ def _run_dir(runs: str, ckpt_path: str | None, overrides) -> str:
 
 
 def _record_dir(run_dir: str) -> str:
-    from vaelab.rundir import record_dir
+    from vaelab.runs.rundir import record_dir
 
     return record_dir(run_dir)
 
 
 def _beside_run(ckpt_path: str | None, folder: str) -> str:
-    from vaelab.apps import beside_run
+    from vaelab.cli.apps import beside_run
 
     return beside_run(ckpt_path, folder)
 

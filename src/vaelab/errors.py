@@ -1,13 +1,17 @@
-"""The one error policy of every vaelab command: bad input ends it with one readable line.
+"""The one error policy of every vaelab command: bad input ends it with one readable line; a bug
+shows its traceback.
 
-Every check in vaelab raises ValueError (ConfigError, RefusedTarget), FileNotFoundError,
-NotADirectoryError or DiskFullError with a message that names the setting or file, the bad
-value and what is allowed; a loss or gradient that stops being finite raises
-FloatingPointError. `report` prints those as `error: <message>` on stderr (exit code 1), and
-Ctrl-C as `interrupted: ...` (exit code 130). `reported()` (train.py, Hydra resolvers) and
-`exit_code()` (console scripts) apply it. HYDRA_FULL_ERROR=1 keeps the traceback, and so does
-a Hydra multirun, where the launcher must see the failure to record the job as failed and go
-on with the others.
+vaelab raises its own errors, the `VaelabError` family below, for what the user can fix: a
+setting (ConfigError), a refused `_target_` (RefusedTarget), a data file or set (DataError), a
+checkpoint (CheckpointError), a file or folder that is not there (MissingFile), a full disk
+(DiskFullError), training that stopped being finite (NotFinite), a part that does not fit its
+interface, a run directory in use, ... Each message names the setting or file, the bad value and
+what is allowed. `report` prints those as `error: <message>` on stderr (exit code 1), and Ctrl-C
+or SIGTERM as `interrupted: ...` (exit code 130). Anything else (a ValueError from torch, numpy or
+scikit-learn, a KeyError, ...) may be a bug: it keeps its traceback, with a line saying so.
+`reported()` (train.py, Hydra resolvers) and `exit_code()` (console scripts) apply it.
+HYDRA_FULL_ERROR=1 keeps the traceback of every error, and so does a Hydra multirun, where the
+launcher must see the failure to record the job as failed and go on with the others.
 """
 
 from __future__ import annotations
@@ -19,11 +23,47 @@ from contextlib import contextmanager
 from typing import Any
 
 
-class DiskFullError(OSError):
-    """A write failed for lack of space; the message names the file (see vaelab.io)."""
+class VaelabError(Exception):
+    """Something the user can fix, said in one line: the setting or file, the bad value, what is allowed."""
 
 
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError, DiskFullError)
+class ConfigError(VaelabError, ValueError):
+    """A setting, or a combination of settings, that is not allowed."""
+
+
+class RefusedTarget(ConfigError):
+    """A config names something vaelab will not instantiate (vaelab.config.targets)."""
+
+
+class DataError(VaelabError, ValueError):
+    """A data file or data set that cannot be used as it is."""
+
+
+class CheckpointError(VaelabError, ValueError):
+    """A file that is not a usable vaelab checkpoint, or one this command cannot use."""
+
+
+class MissingFile(VaelabError, FileNotFoundError):
+    """A file or folder the command needs is not there (or is not a file)."""
+
+
+class NotAFolder(VaelabError, NotADirectoryError):
+    """A path that must be a folder is a file, or cannot be made one."""
+
+
+class DiskFullError(VaelabError, OSError):
+    """A write failed for lack of space; the message names the file (see vaelab.runs.io)."""
+
+
+class NotFinite(VaelabError, FloatingPointError):
+    """Training stopped being finite (a loss, a gradient, a weight): named with its step."""
+
+
+USER_ERRORS = (VaelabError,)
+BUG = (
+    "vaelab: an error vaelab did not expect, so a bug in vaelab or in a part plugged into it: "
+    "please report it with the traceback below"
+)
 
 
 def root_cause(err: BaseException) -> BaseException:
@@ -65,6 +105,7 @@ def report(err: BaseException) -> int | None:
         key = getattr(cause, "full_key", None)
         print(f"error: {key + ': ' if key else ''}{str(cause).splitlines()[0]}", file=sys.stderr)
         return 1
+    print(BUG, file=sys.stderr)
     return None
 
 

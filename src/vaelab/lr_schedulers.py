@@ -21,6 +21,9 @@ import math
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from vaelab.config.types import NonNegInt, PosInt
+from vaelab.errors import ConfigError
+
 __all__ = ["WarmupCosine"]
 
 
@@ -28,14 +31,14 @@ class WarmupCosine(LRScheduler):
     def __init__(
         self,
         optimizer: Optimizer,
-        warmup_steps: int,
-        total_steps: int,
+        warmup_steps: NonNegInt,
+        total_steps: PosInt | None,
         eta_min: float = 0.0,
         last_epoch: int = -1,
     ):
         # total_steps=None in a config is filled in by VAESystem.configure_optimizers.
         if total_steps is None or not 0 <= warmup_steps < total_steps:
-            raise ValueError(
+            raise ConfigError(
                 f"WarmupCosine needs 0 <= warmup_steps < total_steps, got warmup_steps={warmup_steps}, "
                 f"total_steps={total_steps}"
             )

@@ -12,13 +12,14 @@ from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from lightning.pytorch.plugins.io import AsyncCheckpointIO, TorchCheckpointIO
 
-from vaelab.io import disk_full_named, write_bytes
+from vaelab.errors import CheckpointError
 from vaelab.runs.callback_state import inside
+from vaelab.runs.io import disk_full_named, write_bytes
 
 __all__ = ["AtomicCheckpointIO", "AtomicWriter"]
 
 
-class RefusedRemoval(ValueError):
+class RefusedRemoval(CheckpointError):
     """A checkpoint removal that vaelab does not carry out (see AtomicWriter.remove_checkpoint)."""
 
 

@@ -1,6 +1,6 @@
-"""The training system: runs an objective on a model, and owns logging, metrics and optimisers.
+"""The training system: runs an objective on the vae, and owns logging, metrics and optimisers.
 
-    model      vaelab.model.VAE: encoder, prior, decoder + likelihood (a plain nn.Module)
+    vae        vaelab.model.VAE: encoder, prior, decoder + likelihood (a plain nn.Module)
     objective  vaelab.objectives: turns a batch and the model into a loss and terms to log
     schedule   vaelab.kl_schedules: the KL weight's factor at each training step
 
@@ -24,6 +24,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from vaelab.config.types import Bool, NonNegFloat, NonNegInt, PosInt, Shape, Share
+from vaelab.errors import ConfigError, NotFinite
 from vaelab.kl_schedules import Constant
 from vaelab.likelihood import Likelihood
 from vaelab.metrics import ELBO, NLL, LatentUsage
@@ -33,6 +34,7 @@ from vaelab.objectives import ELBO as ELBOObjective
 from vaelab.objectives import Objective, Step
 from vaelab.priors import StandardNormal
 from vaelab.runs.callback_state import confine_records
+from vaelab.runs.formats import FORMAT, migrate
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class VAESystem(L.LightningModule):
     ):
         super().__init__()
         prior = StandardNormal(latent_dim) if prior is None else prior
-        self.model = VAE(encoder, decoder, likelihood, prior, data_shape, latent_dim, iw_rows_per_chunk)
+        self.vae = VAE(encoder, decoder, likelihood, prior, data_shape, latent_dim, iw_rows_per_chunk)
         self.objective = ELBOObjective() if objective is None else objective
         self.kl_schedule = Constant() if kl_schedule is None else kl_schedule
         # FactorVAE trains its discriminator with its own optimiser, step by step.
@@ -74,10 +76,10 @@ class VAESystem(L.LightningModule):
         self.num_iw_samples, self.val_iw_samples = int(num_iw_samples), int(val_iw_samples)
         self.min_active_share = float(min_active_share)
         self.check_finite = bool(check_finite)
-        num_dims = math.prod(self.model.data_shape) if self.model.is_image else None
+        num_dims = math.prod(self.vae.data_shape) if self.vae.is_image else None
         self.elbo = nn.ModuleDict({s: ELBO() for s in SPLITS})
         self.loss = nn.ModuleDict({s: MeanMetric().set_dtype(torch.float64) for s in SPLITS})
-        self.latent_usage = nn.ModuleDict({s: LatentUsage(self.model.latent_dim, active_threshold) for s in SPLITS})
+        self.latent_usage = nn.ModuleDict({s: LatentUsage(self.vae.latent_dim, active_threshold) for s in SPLITS})
         self.nll = nn.ModuleDict({s: NLL(num_dims=num_dims) for s in SPLITS})
         #: Per-dimension latent statistics of the last validation/test: {"val": {...}, "test": {...}}.
         self.latent_report: dict[str, dict[str, list[float]]] = {}
@@ -86,7 +88,7 @@ class VAESystem(L.LightningModule):
 
     def forward(self, x: torch.Tensor):
         """Inference only: the posterior q(z|x)."""
-        return self.model.encode(x)
+        return self.vae.encode(x)
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
@@ -108,7 +110,7 @@ class VAESystem(L.LightningModule):
 
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         self.objective.global_step = self.global_step
-        step = self.objective(self.model, batch[0], self.kl_weight())
+        step = self.objective(self.vae, batch[0], self.kl_weight())
         # One scalar check a step. A gradient that is not finite is not checked for itself (reading
         # every gradient cost 5% of a step): the update spreads it into the weights, so the next
         # step's loss is not finite, and the weights are checked before any checkpoint is written.
@@ -126,7 +128,7 @@ class VAESystem(L.LightningModule):
         model_opt.zero_grad()
         self.manual_backward(step.loss)
         model_opt.step()  # the model's parameters only: the discriminator is not trained on this loss
-        disc_loss, terms = self.objective.discriminator_step(self.model, x, step)
+        disc_loss, terms = self.objective.discriminator_step(self.vae, x, step)
         disc_opt.zero_grad()  # the discriminator's gradient from its own loss only
         self.manual_backward(disc_loss)
         # Through the strategy (the precision plugin's loss scaling), not the LightningOptimizer:
@@ -154,25 +156,25 @@ class VAESystem(L.LightningModule):
         """Name the cause: weights that an earlier update made non-finite, else the loss term."""
         bad = first_non_finite(self)
         if bad is not None:
-            raise FloatingPointError(
+            raise NotFinite(
                 f"step {self.global_step}: the loss is not finite: the weights are (first in {bad}), "
                 "so the previous update had a gradient that was not finite"
             )
         term = "reconstruction term (recon)" if not torch.isfinite(step.recon).all() else "KL term"
-        raise FloatingPointError(f"step {self.global_step}: the {term} of the loss is not finite")
+        raise NotFinite(f"step {self.global_step}: the {term} of the loss is not finite")
 
     # ----------------------------------------------------------------- evaluation
 
     def _eval_step(self, batch: Sequence[torch.Tensor], split: str) -> None:
         x = batch[0]
-        step = self.objective(self.model, x, 1.0)
+        step = self.objective(self.vae, x, 1.0)
         self.elbo[split].update(step.recon, step.kl)
         self.loss[split].update(step.loss, weight=x.shape[0])
         q = step.q
         self.latent_usage[split].update(q.base_dist.loc, 2 * q.base_dist.scale.log())
         k = self.num_iw_samples if split == "test" else self.val_iw_samples
         if k > 0:
-            self.nll[split].update(self.model.log_marginal(x, k))
+            self.nll[split].update(self.vae.log_marginal(x, k))
         for name, value in step.terms.items():
             self.log(f"{split}/{name}", value, on_epoch=True, batch_size=x.shape[0], sync_dist=True)
 
@@ -201,7 +203,7 @@ class VAESystem(L.LightningModule):
                 "posterior collapse? (warning below eval.min_active_share=%g)",
                 split,
                 int(values[f"{split}/active_units"]),
-                self.model.latent_dim,
+                self.vae.latent_dim,
                 self.latent_usage[split].threshold,
                 self.min_active_share,
             )
@@ -217,10 +219,12 @@ class VAESystem(L.LightningModule):
     def configure_optimizers(self):
         # No optimizer given (a system built in Python): Adam at 1e-3, Kingma & Ba's default.
         factory = self.optimizer_factory or functools.partial(torch.optim.Adam, lr=1e-3)
-        optimizer = factory(params=self.model.parameters())
+        optimizer = factory(params=self.vae.parameters())
         if self.objective.adversarial:
             if self.scheduler_factory is not None:
-                raise ValueError("a learning-rate scheduler is not supported with an adversarial objective (FactorVAE)")
+                raise ConfigError(
+                    "a learning-rate scheduler is not supported with an adversarial objective (FactorVAE)"
+                )
             return [optimizer, self.objective.discriminator_optimizer()]
         if self.scheduler_factory is None:
             return optimizer
@@ -238,7 +242,7 @@ class VAESystem(L.LightningModule):
         if isinstance(factory, functools.partial) and factory.keywords.get("total_steps", 0) is None:
             total = self.trainer.estimated_stepping_batches
             if not math.isfinite(total):
-                raise ValueError(
+                raise ConfigError(
                     "scheduler.scheduler.total_steps=null needs a run of known length: "
                     "set trainer.max_epochs or trainer.max_steps, or scheduler.scheduler.total_steps"
                 )
@@ -254,15 +258,16 @@ class VAESystem(L.LightningModule):
         # A checkpoint never holds weights that are not finite: the last good one stays the last.
         bad = first_non_finite(self) if self.check_finite else None
         if bad is not None:
-            raise FloatingPointError(
+            raise NotFinite(
                 f"step {self.global_step}: the weights are not finite after the update (first in {bad}): "
                 "a gradient was not finite; not saved"
             )
-        checkpoint["vaelab"] = self.run_info
+        checkpoint["vaelab"] = {**self.run_info, "format": FORMAT}
         # The random state, so that a resumed run draws the same noise as one never interrupted.
         checkpoint["rng_state"] = torch.get_rng_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        migrate(checkpoint)  # a checkpoint of an older format resumes in today's (vaelab.runs.formats)
         # Lightning restores the checkpoint callbacks' records right after this hook, and deletes
         # files by them: keep only records of files in this run's own checkpoint folders.
         if self._trainer is not None and isinstance(checkpoint.get("callbacks"), dict):

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from vaelab.run import train
+from vaelab.runs.train import train
 
 
 def test_history_and_throughput_records(cfg_factory):

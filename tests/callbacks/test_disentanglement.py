@@ -22,10 +22,9 @@ from tests.conftest import CONF, compose_config
 from tests.helpers.apps import compose_app
 from tests.helpers.models import _mlp_system
 from vaelab.callbacks.disentanglement import scores
-from vaelab.checkpoint import load_model
+from vaelab.cli.evaluate import evaluate
 from vaelab.config import schema, targets
 from vaelab.data.shapes2d import Shapes2DSource
-from vaelab.evaluate import evaluate
 from vaelab.metrics import disentanglement
 from vaelab.metrics.disentanglement import (
     SCORE_KEYS,
@@ -34,7 +33,8 @@ from vaelab.metrics.disentanglement import (
     compute_sap,
     posterior_mean,
 )
-from vaelab.run import train
+from vaelab.runs.checkpoint import load_model
+from vaelab.runs.train import train
 
 TIMED = ("mig", "sap", "dci", "factor_vae", "beta_vae")
 SMALL_SIZES = {
@@ -82,7 +82,7 @@ def test_scores_of_the_tested_weights_reach_metrics_json(cfg_factory, small_suit
     # the slow part of a small suite, are left out.)
     system, stored, _ = load_model(metrics["best_checkpoint"])
     source = Shapes2DSource(stored.data.resolution)
-    code = posterior_mean(system.model)
+    code = posterior_mean(system.vae)
     again = {
         "mig": compute_mig(code, source, np.random.default_rng(0), **SMALL_SIZES["mig"])["mig"],
         "sap": compute_sap(code, source, np.random.default_rng(0), **SMALL_SIZES["sap"])["sap"],
@@ -107,7 +107,7 @@ def test_data_without_factors_gets_no_scores(cfg_factory):
     assert "elbo" in names and not names & {*SCORE_KEYS, *(f"{m}_seconds" for m in TIMED)}
     digits = targets.instantiate(cfg.data, path="data")
     digits.setup("test")
-    assert scores(_mlp_system(), digits) == {}  # what vaelab-eval gets for such data
+    assert scores(_mlp_system().vae, digits) == {}  # what vaelab-eval gets for such data
 
 
 def test_the_study_grid_composes_for_every_objective_and_strength(tmp_path):

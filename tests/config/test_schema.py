@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from vaelab.config.schema import ConfigError, validate
-from vaelab.run import train
+from vaelab.runs.train import train
 
 
 @pytest.mark.parametrize(

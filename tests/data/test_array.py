@@ -12,6 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from tests.conftest import CONF
 from vaelab.data import ArrayData
 from vaelab.data.array import array_shape
 from vaelab.data.safety import available_memory
@@ -169,7 +170,7 @@ def test_bad_values_and_shapes(tmp_path):
 
 def test_config_instantiates(tmp_path):
     np.savez(tmp_path / "c.npz", x=np.full((30, 6, 6), 255, np.uint8), y=np.arange(30) % 2)
-    cfg = OmegaConf.create({"seed": 2, "data": OmegaConf.load(ROOT / "conf/data/array.yaml")})
+    cfg = OmegaConf.create({"seed": 2, "data": OmegaConf.load(CONF / "data" / "array.yaml")})
     cfg.data.path, cfg.data.scale = str(tmp_path / "c.npz"), 255.0
     assert list(cfg.data.shape) == [1, 6, 6]  # the resolver registered when vaelab is imported
     dm = instantiate(cfg.data)

@@ -10,6 +10,7 @@ import torchvision.datasets.utils
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from tests.conftest import CONF
 from vaelab.data import CIFAR10
 from vaelab.data.cifar10 import MD5, URL
 
@@ -139,7 +140,7 @@ def test_download_extracts_into_subfolder(tmp_path, monkeypatch):
 def test_config_instantiates(tmp_path):
     write_batches(tmp_path / "cifar10" / "cifar-10-batches-bin", per_file=3)
     cfg = OmegaConf.create(
-        {"seed": 3, "paths": {"data_dir": str(tmp_path)}, "data": OmegaConf.load(ROOT / "conf/data/cifar10.yaml")}
+        {"seed": 3, "paths": {"data_dir": str(tmp_path)}, "data": OmegaConf.load(CONF / "data" / "cifar10.yaml")}
     )
     cfg.data.download, cfg.data.val_size = False, 5
     dm = instantiate(cfg.data)

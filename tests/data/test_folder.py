@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
+from tests.conftest import CONF
 from vaelab.data import ImageFolder
 from vaelab.data.folder import find_images
 from vaelab.data.safety import available_memory
@@ -108,7 +109,7 @@ def test_missing_root(tmp_path):
 
 
 def test_config_instantiates(folder):
-    cfg = OmegaConf.create({"seed": 0, "data": OmegaConf.load(ROOT / "conf/data/folder.yaml")})
+    cfg = OmegaConf.create({"seed": 0, "data": OmegaConf.load(CONF / "data" / "folder.yaml")})
     with pytest.raises(Exception, match="root"):  # root is mandatory (???)
         instantiate(cfg.data)
     cfg.data.root, cfg.data.image_size, cfg.data.channels = str(folder), 12, 1

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from vaelab.conf import CONF_DIR
 from vaelab.data import MNIST, Digits, FashionMNIST
 from vaelab.data.idx import read_idx
 from vaelab.data.prepare import main as prepare_main
@@ -209,7 +210,7 @@ def test_a_partial_data_dir_is_never_completed_from_another(fashion_mnist_dir, t
         assert not (partial / "FashionMNIST").exists()
     # The reported command, in-process: one line on stderr, exit code 1.
     code = prepare_main(
-        ["data=fashion_mnist", f"data.data_dir={partial}", "data.download=false"], config_dir=str(ROOT / "conf")
+        ["data=fashion_mnist", f"data.data_dir={partial}", "data.download=false"], config_dir=str(CONF_DIR)
     )
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and line.startswith("error: data=FashionMNIST: files not found (t10k-images-idx3-ubyte)")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from vaelab.conf import CONF_DIR
 from vaelab.data import ImageFolder
 from vaelab.data.prepare import main as prepare_main
 from vaelab.data.safety import available_memory, check_fits, error_kind, parse_mounts, special
@@ -70,6 +71,6 @@ def test_a_folder_on_the_ram_disk_is_data(tmp_path):
 
 
 def test_the_prepare_command_refuses_proc_in_one_line(capsys):
-    code = prepare_main(["data=folder", "data.root=/proc"], config_dir=str(ROOT / "conf"))
+    code = prepare_main(["data=folder", "data.root=/proc"], config_dir=str(CONF_DIR))
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and line.startswith("error: data.root=/proc is under /proc, which holds kernel state or devices")

@@ -16,7 +16,7 @@ from vaelab.config.schema import ConfigError, validate
 from vaelab.data import Shapes2D
 from vaelab.data import shapes2d as S
 from vaelab.data.shapes2d import Shapes2DSource
-from vaelab.run import train
+from vaelab.runs.train import train
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from vaelab.apps import CONF_DIR, command_line
+from vaelab.cli.apps import CONF_DIR, command_line
 
 
 def compose_app(app: str, *argv: str, output_dir: Path) -> DictConfig:

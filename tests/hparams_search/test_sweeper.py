@@ -17,7 +17,7 @@ import yaml
 from optuna.trial import TrialState
 
 from tests.conftest import ROOT
-from vaelab.compare import compare
+from vaelab.compare.cli import compare
 from vaelab.hparams_search.storages import Storage
 
 # A trial: a few batches an epoch; fixed beta, latent size and likelihood, so that the learning

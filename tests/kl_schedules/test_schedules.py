@@ -15,7 +15,7 @@ import math
 import pytest
 
 from vaelab.kl_schedules import Constant, Cyclical, Linear
-from vaelab.run import train
+from vaelab.runs.train import train
 
 
 def test_constant_is_one_always():

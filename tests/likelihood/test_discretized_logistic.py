@@ -16,7 +16,7 @@ from scipy import special, stats
 
 from vaelab.config.schema import ConfigError, validate
 from vaelab.likelihood import DiscretizedLogistic, DiscretizedLogisticMixture, params_per_dim
-from vaelab.run import train
+from vaelab.runs.train import train
 
 H = 0.5 / 255
 LEVELS = np.arange(256) / 255.0
@@ -247,7 +247,7 @@ def test_short_run_on_8_bit_digits_reports_a_finite_bpd(cfg_factory, tmp_path):
 def test_training_on_data_off_the_8bit_grid_is_refused_before_it_starts(cfg_factory):
     from pathlib import Path
 
-    from vaelab.run import train
+    from vaelab.runs.train import train
 
     # scikit-learn's digits hold 17 grey levels, k/16: most are not levels k/255.
     cfg = cfg_factory("likelihood=discretized_logistic", "data.binarize=none")

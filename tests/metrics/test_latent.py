@@ -187,7 +187,7 @@ def test_vae_validation_feeds_latent_usage_its_posterior():
     with torch.no_grad():
         for x in xs:
             vae._eval_step((x,), "val")
-        mu, logvar = zip(*(vae.model.encoder(x) for x in xs))
+        mu, logvar = zip(*(vae.vae.encoder(x) for x in xs))
     mu, logvar = _np(torch.cat(mu)), _np(torch.cat(logvar)).clip(-12.0, 8.0)
     usage = vae.latent_usage["val"].compute()
     ref = _reference(mu, logvar, 0.01)

@@ -11,7 +11,7 @@ from tests.helpers.models import _images, _mlp_system
 from vaelab.model import MLPEncoder
 from vaelab.model.checks import PartError, check_parts
 from vaelab.objectives import ELBO
-from vaelab.run import train
+from vaelab.runs.train import train
 
 
 class SingleTensorEncoder(MLPEncoder):
@@ -98,7 +98,7 @@ def test_a_part_that_does_not_fit_is_one_line_before_the_first_step(cfg_factory,
 
 def test_a_prior_that_is_not_one_distribution_over_z():
     system = _mlp_system()
-    system.model.prior = BatchedPrior(system.model.latent_dim)
+    system.vae.prior = BatchedPrior(system.vae.latent_dim)
     with pytest.raises(
         PartError,
         match=r"model.prior \(.*BatchedPrior\): must give a torch Distribution with batch "

@@ -152,7 +152,7 @@ def test_eval_step_loss_is_recon_plus_beta_kl_batch_mean(beta):
     x = _images(6)
     torch.manual_seed(3)
     with torch.no_grad():
-        recon, kl = system.model.elbo_terms(x)
+        recon, kl = system.vae.elbo_terms(x)
     torch.manual_seed(3)
     with torch.no_grad():
         system._eval_step((x,), "val")
@@ -329,16 +329,16 @@ def test_sample_is_bernoulli_mean_in_unit_interval():
 def test_non_finite_gradient_is_named_at_the_next_step_and_never_saved():
     model = _mlp_system()
     x = torch.rand(4, 1, 8, 8)
-    recon, kl = model.model.elbo_terms(x)
+    recon, kl = model.vae.elbo_terms(x)
     (recon + kl).mean().backward()
-    model.model.decoder.out.weight.grad[0, 0] = float("nan")
+    model.vae.decoder.out.weight.grad[0, 0] = float("nan")
     torch.optim.SGD(model.parameters(), lr=0.1).step()
     with pytest.raises(
         FloatingPointError,
-        match=r"step 0: the loss is not finite: the weights are \(first in model.decoder.out.weight\)",
+        match=r"step 0: the loss is not finite: the weights are \(first in vae.decoder.out.weight\)",
     ):
         model.training_step((x,), 0)
     with pytest.raises(
-        FloatingPointError, match=r"weights are not finite after the update \(first in model.decoder.out.weight\)"
+        FloatingPointError, match=r"weights are not finite after the update \(first in vae.decoder.out.weight\)"
     ):
         model.on_save_checkpoint({})

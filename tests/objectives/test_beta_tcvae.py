@@ -14,12 +14,12 @@ from scipy.stats import norm
 from torch.distributions import Independent, Normal
 
 from tests.helpers.models import _mlp_vae, _np
-from vaelab.checkpoint import load_model
 from vaelab.config import targets
 from vaelab.objectives import BetaTCVAE
 from vaelab.objectives.beta_tcvae import decompose_kl, log_importance_weights
 from vaelab.priors import MixtureOfGaussians
-from vaelab.run import train
+from vaelab.runs.checkpoint import load_model
+from vaelab.runs.train import train
 
 
 def standard_prior(latent_dim: int) -> Independent:

@@ -12,12 +12,12 @@ import torch
 from scipy.special import log_softmax
 
 from tests.helpers.models import _mlp_vae, _np
-from vaelab.checkpoint import read_checkpoint
 from vaelab.config import targets
 from vaelab.config.schema import ConfigError, validate
 from vaelab.objectives import FactorVAE
 from vaelab.objectives.factor_vae import permute_dims
-from vaelab.run import train
+from vaelab.runs.checkpoint import read_checkpoint
+from vaelab.runs.train import train
 
 # A correlated 2-D Gaussian (correlation 0.8, unequal scales): TC = -1/2 log(1 - 0.8^2) = 0.51 nats.
 CORRELATED = np.array([[1.0, 0.8 * np.sqrt(2.0)], [0.8 * np.sqrt(2.0), 2.0]])
@@ -125,12 +125,12 @@ def test_trains_end_to_end_with_two_optimisers(cfg_factory):
 
     checkpoint = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     weights = checkpoint["state_dict"]
-    for prefix in ("model.encoder.", "model.decoder.", "objective.discriminator."):
+    for prefix in ("vae.encoder.", "vae.decoder.", "objective.discriminator."):
         names = [k for k in weights if k.startswith(prefix)]
         assert names and not any(torch.equal(weights[k], first[k]) for k in names), prefix
     # One Adam state per parameter of each network, the discriminator's with the paper's betas.
     model_state, disc_state = checkpoint["optimizer_states"]
-    n_model, n_disc = (len(list(m.parameters())) for m in (system.model, system.objective.discriminator))
+    n_model, n_disc = (len(list(m.parameters())) for m in (system.vae, system.objective.discriminator))
     assert (len(model_state["state"]), len(disc_state["state"])) == (n_model, n_disc)
     assert disc_state["param_groups"][0]["lr"] == 1e-4
     assert tuple(disc_state["param_groups"][0]["betas"]) == (0.5, 0.9)

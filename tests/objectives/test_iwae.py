@@ -19,7 +19,7 @@ from scipy.special import logsumexp, softmax
 from tests.helpers.models import LAT, LG_L, LG_SIGMA, LinearGaussianProblem, _images, _mlp_vae, _np
 from vaelab.objectives import ELBO, IWAE
 from vaelab.priors import MixtureOfGaussians
-from vaelab.run import train
+from vaelab.runs.train import train
 
 
 @pytest.fixture(autouse=True, scope="module")

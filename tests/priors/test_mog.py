@@ -16,7 +16,7 @@ from scipy import special, stats
 
 from tests.helpers.models import LAT, _images, _mlp_vae, _np
 from vaelab.priors import MixtureOfGaussians
-from vaelab.run import train
+from vaelab.runs.train import train
 
 
 def _standard_as_mixture(latent_dim: int = LAT) -> MixtureOfGaussians:

@@ -15,7 +15,7 @@ from scipy import special, stats
 from tests.helpers.models import IMG, LAT, _images, _mlp_vae, _np
 from vaelab.model.vae import LOGVAR_RANGE
 from vaelab.priors import VampPrior
-from vaelab.run import train
+from vaelab.runs.train import train
 
 K = 5
 

@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from tests.conftest import TINY, compose_config
-from vaelab.checkpoint import read_checkpoint
-from vaelab.run import train
 from vaelab.runs.callback_state import RefusedRecord, check_records, confine_records
+from vaelab.runs.checkpoint import read_checkpoint
+from vaelab.runs.train import train
 
 
 @pytest.fixture(scope="module")
@@ -190,11 +190,11 @@ def test_each_layer_alone_keeps_the_files(tmp_path, honest, victims, monkeypatch
     # three off, Lightning itself deletes the victims: the crafted checkpoint is live.
     from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-    import vaelab.checkpoint
+    import vaelab.runs.checkpoint
     import vaelab.system
     from vaelab.plugins import AtomicWriter, RefusedRemoval
 
-    monkeypatch.setattr(vaelab.checkpoint, "check_records", lambda *a: None)
+    monkeypatch.setattr(vaelab.runs.checkpoint, "check_records", lambda *a: None)
     if layers_off != "records":
         monkeypatch.setattr(vaelab.system, "confine_records", lambda *a: [])
     if layers_off == "all":

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from vaelab.run import train
 from vaelab.runs import lock
+from vaelab.runs.train import train
 
 
 def write_lock(run: Path, age_s: float = 0.0, **holder) -> Path:

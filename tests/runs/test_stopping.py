@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vaelab.run import train
+from vaelab.runs.train import train
 
 RULES = "trainer.max_steps=N, trainer.max_time=DD:HH:MM:SS or callbacks=early_stopping"
 
@@ -17,7 +17,7 @@ RULES = "trainer.max_steps=N, trainer.max_time=DD:HH:MM:SS or callbacks=early_st
     ("overrides", "message"),
     [
         (["trainer.max_epochs=0"], f"trainer.max_epochs=0: trains nothing; must be >= 1, or -1 (until {RULES}"),
-        (["+trainer.max_steps=0"], "trainer.max_steps=0: trains nothing; must be -1 (no step limit) or >= 1"),
+        (["trainer.max_steps=0"], "trainer.max_steps=0: trains nothing; must be -1 (no step limit) or >= 1"),
         (
             ["trainer.max_epochs=-1"],
             f"trainer.max_epochs=-1: trains until a stopping rule ends it, and none is set; set {RULES}",
@@ -35,7 +35,7 @@ def test_a_run_that_does_nothing_or_never_stops_is_refused(cfg_factory, override
 
 
 def test_max_epochs_minus_one_trains_until_its_stopping_rule(cfg_factory):
-    cfg = cfg_factory("trainer.max_epochs=-1", "+trainer.max_steps=4")
+    cfg = cfg_factory("trainer.max_epochs=-1", "trainer.max_steps=4")
     metrics = train(cfg)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == 4 and "test/elbo" in metrics

@@ -14,8 +14,8 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from tests.helpers import OLD_CHECKPOINT
-from vaelab.checkpoint import load_model
 from vaelab.config import targets
+from vaelab.runs.checkpoint import load_model
 from vaelab.samplers import GMMSampler
 
 # The true mixture: weights (2,), means (2, 2), covariances (2, 2, 2); well apart.
@@ -92,7 +92,7 @@ def test_too_few_codes_for_the_components_is_one_line():
 
 def test_fit_on_a_model_reads_the_train_splits_posterior_means():
     system, cfg, _ = load_model(OLD_CHECKPOINT)
-    model = system.model
+    model = system.vae
     datamodule = targets.instantiate(cfg.data, path="data")
     datamodule.setup("fit")
     sampler = GMMSampler(n_components=3, seed=0).fit(model, datamodule)

@@ -35,8 +35,8 @@ def factor_source(datamodule: Any) -> Any | None:
     return getattr(datamodule, "source", None)
 
 
-def scores(model: torch.nn.Module, datamodule: Any, seed: int = 0, fast: bool = False) -> dict[str, float]:
-    """Disentanglement scores of `model` (a VAESystem or its VAE) on the factors of `datamodule`
+def scores(vae: torch.nn.Module, datamodule: Any, seed: int = 0, fast: bool = False) -> dict[str, float]:
+    """Disentanglement scores of `vae` (a vaelab.model.VAE) on the factors of `datamodule`
     (set up): evaluate_all's {"mig", "sap", "dci_disentanglement", "dci_completeness",
     "dci_informativeness", "factor_vae_score", "beta_vae_score", "<metric>_seconds", ...};
     {} when the data has no ground-truth factors. Same model, seed and `fast`: same scores."""
@@ -46,7 +46,6 @@ def scores(model: torch.nn.Module, datamodule: Any, seed: int = 0, fast: bool = 
     # Imported here: scikit-learn (DCI's forests) is loaded only by runs on data with factors.
     from vaelab.metrics.disentanglement import evaluate_all, posterior_mean
 
-    vae = getattr(model, "model", model)  # VAESystem.model is the VAE whose encoder is scored
     return evaluate_all(posterior_mean(vae), source, seed=seed, fast=fast)
 
 
@@ -55,7 +54,7 @@ class Disentanglement(L.Callback):
         self.fast_every_n_epochs, self.seed, self.fast_test = fast_every_n_epochs, int(seed), bool(fast_test)
 
     def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, split: str, fast: bool) -> None:
-        values = scores(pl_module, trainer.datamodule, self.seed, fast)
+        values = scores(pl_module.vae, trainer.datamodule, self.seed, fast)
         # Epoch-level values from an epoch-end hook: Lightning sends them to the loggers and, for
         # testing, returns them from trainer.test (run.py writes those into metrics.json).
         pl_module.log_dict({f"{split}/{k}": float(v) for k, v in values.items()}, on_epoch=True)

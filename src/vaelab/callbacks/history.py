@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from vaelab.io import append_line, write_text
+from vaelab.runs.io import append_line, write_text
 
 
 class MetricsHistory(L.Callback):

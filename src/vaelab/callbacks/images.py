@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from vaelab import pictures
+from vaelab.callbacks import pictures
 
 
 class ImageGrids(L.Callback):
@@ -44,7 +44,7 @@ class ImageGrids(L.Callback):
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        model = pl_module.model
+        model = pl_module.vae
         if trainer.sanity_checking or "val" not in self.inputs or not model.is_image:
             return
         # Lightning's evaluation hooks run with the module in eval mode and without gradients.
@@ -62,11 +62,11 @@ class ImageGrids(L.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         self._keep_inputs("test", batch, batch_idx)
         if sum(len(m) for m, _ in self.encodings) < self.max_encodings:
-            self.encodings.append((pl_module.model.encode(batch[0]).mean.cpu(), batch[1].cpu()))
+            self.encodings.append((pl_module.vae.encode(batch[0]).mean.cpu(), batch[1].cpu()))
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        model = pl_module.model
+        model = pl_module.vae
         if "test" not in self.inputs or not model.is_image:
             return
         mu = torch.cat([m for m, _ in self.encodings])

@@ -4,7 +4,7 @@ study and stop the run when the study's pruner says so (Optuna's median rule, Hy
 `OptunaPruning(monitor)` is added by conf/hparams_search/optuna.yaml with monitor =
 `optimized_metric`. After the k-th validation (k = epochs trained, with one validation an
 epoch) it calls trial.report(value, step=k) and, if trial.should_prune(), raises
-optuna.TrialPruned: the run's status.json then says "pruned" (vaelab.run), and the sweeper tells
+optuna.TrialPruned: the run's status.json then says "pruned" (vaelab.runs.train), and the sweeper tells
 the study the trial was pruned. The median pruner (Optuna's MedianPruner) stops a trial at step
 k when its best value over steps 1..k is worse than the median of the completed trials' values at
 step k (the median stopping rule of Golovin et al., 2017, "Google Vizier", Sec. 3.2.2; only after
@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 
 import lightning as L
+
+from vaelab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class OptunaPruning(L.Callback):
             return
         kind, message = verdict
         if kind == "error":
-            raise ValueError(message)
+            raise ConfigError(message)
         import optuna
 
         raise optuna.TrialPruned(message)

@@ -34,14 +34,16 @@ def parameters(cls: Any) -> tuple[dict[str, inspect.Parameter], bool]:
     while each passes on **kwargs (a data module's settings live partly in its base class), and
     whether it takes any keyword at all (the last constructor of that chain has **kwargs)."""
     found: dict[str, inspect.Parameter] = {}
-    for fn in _constructors(cls):
+    for depth, fn in enumerate(_constructors(cls)):
         try:
             params = inspect.signature(fn).parameters
         except (TypeError, ValueError):
             return found, True
         for name, p in params.items():
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self":
-                found.setdefault(name, p)
+                # A base class's required argument may be one the subclass passes itself.
+                inherited = depth > 0 and p.default is p.empty
+                found.setdefault(name, p.replace(default=None) if inherited else p)
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
             return found, False
     return found, True

@@ -16,13 +16,12 @@ import re
 import sys
 import typing
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-#: conf/ at the root of the source tree (as vaelab.apps.CONF_DIR; not imported from there: it needs yaml).
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+from vaelab.conf import CONF_DIR
+
 _NONE_GROUP = re.compile(r"Config group override must be a string or a list\. Got NoneType")
 
 

@@ -42,7 +42,7 @@ from vaelab.config.types import (  # noqa: F401 (the run-level schema's types; a
     Share,
     Size,
 )
-from vaelab.errors import root_cause
+from vaelab.errors import ConfigError, root_cause
 
 
 def available_accelerator(name: Any) -> str:
@@ -51,11 +51,11 @@ def available_accelerator(name: Any) -> str:
     import torch
 
     if name in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ValueError("no CUDA GPU is available on this machine; use cpu")
+        raise ConfigError("no CUDA GPU is available on this machine; use cpu")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("no Apple GPU (MPS) is available on this machine; use cpu")
+        raise ConfigError("no Apple GPU (MPS) is available on this machine; use cpu")
     if name not in ("cpu", "gpu", "cuda", "mps", "tpu", "auto"):
-        raise ValueError("must be one of 'cpu', 'gpu', 'cuda', 'mps', 'tpu' or 'auto'")
+        raise ConfigError("must be one of 'cpu', 'gpu', 'cuda', 'mps', 'tpu' or 'auto'")
     return name
 
 
@@ -74,7 +74,7 @@ def lightning_precision(value: Any) -> Any:
         short = ", ".join(
             map(repr, values(connector._PRECISION_INPUT_INT) + values(connector._PRECISION_INPUT_STR_ALIAS))
         )
-        raise ValueError(f"must be one of {full} (or the short forms {short})")
+        raise ConfigError(f"must be one of {full} (or the short forms {short})")
     return value
 
 
@@ -163,7 +163,7 @@ class Study(Section):
     def known_level(cls, level: str, info: ValidationInfo) -> str:
         strengths = info.data.get("strengths")
         if strengths is not None and level not in strengths:
-            raise ValueError(f"must be one of {sorted(strengths)} (the keys of study.strengths)")
+            raise ConfigError(f"must be one of {sorted(strengths)} (the keys of study.strengths)")
         return level
 
 
@@ -273,7 +273,7 @@ class Settings(Section):
             ("val_iw_samples", self.model.val_iw_samples, "val_num_samples"),
         ):
             if value is not None and value != getattr(self.eval, name):
-                raise ValueError(
+                raise ConfigError(
                     f"model.{copy}={value}: not a setting; the number of importance samples is eval.{name}"
                 )
         return self
@@ -306,12 +306,8 @@ class Settings(Section):
                 "(manual optimisation steps no scheduler); set scheduler=none"
             )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ConfigError("; ".join(problems))
         return self
-
-
-class ConfigError(ValueError):
-    """One or more settings are out of their type or range."""
 
 
 def validate(
@@ -356,7 +352,11 @@ def validate(
             if path and path in said_at or is_copy(path, copies):
                 continue
             said_at.add(path)
-            if (msg := _describe(e, path, tree)) not in problems:
+            if at and e["type"] == "extra_forbidden":  # a keyword the component's class does not take
+                msg = _not_taken(path, node["_target_"], sorted(components.parameters(classes[at])[0]))
+            else:
+                msg = _describe(e, path, tree)
+            if msg not in problems:
                 problems.append(msg)
 
     try:
@@ -374,6 +374,16 @@ def validate(
         if message := too_big(tree):
             raise ConfigError(f"{source}{message}")
     return tree
+
+
+def _not_taken(path: str, target: str, takes: list[str]) -> str:
+    """A setting the component's class does not take, with the nearest one and what it takes."""
+    parent, _, key = path.rpartition(".")
+    close = difflib.get_close_matches(key, takes, n=1)
+    takes_said = f"{target} takes {', '.join(takes) or 'no settings'}"
+    if close:
+        return f"{path}: no such setting; did you mean {parent}.{close[0]}? ({takes_said})"
+    return f"{path}: no such setting; {takes_said}"
 
 
 def interpolated_paths(cfg: Any, prefix: str = "") -> list[str]:

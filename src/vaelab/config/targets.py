@@ -33,6 +33,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from vaelab.errors import ConfigError, RefusedTarget
+
 # vaelab's component packages: what their `__all__` exports is what vaelab ships.
 SHIPPED = (
     "vaelab.system",
@@ -68,10 +70,6 @@ ALLOWED = (
 )
 
 
-class RefusedTarget(ValueError):
-    """A config names something vaelab will not instantiate."""
-
-
 #: Entry point group through which an installed plugin declares the packages it trusts.
 TRUST_ENTRY_POINTS = "vaelab.trusted"
 
@@ -92,7 +90,7 @@ class Trust:
         named = tuple(str(p) for p in (named or ()))
         for name in named:
             if not PACKAGE.fullmatch(name):
-                raise ValueError(
+                raise ConfigError(
                     f"trust=[{', '.join(named)}]: {name!r} is not a package name (like mylab or mylab.models)"
                 )
         plugins = tuple(ep.value for ep in entry_points(group=TRUST_ENTRY_POINTS) if PACKAGE.fullmatch(ep.value))
@@ -227,7 +225,7 @@ def check(tree: Any, source: str = "", prefix: str = "", trust: Trust | None = N
         if unknown:
             close = difflib.get_close_matches(unknown[0], sorted(takes), n=1)
             hint = f"did you mean {close[0]}? " if close else ""
-            raise ValueError(
+            raise ConfigError(
                 f"{said}{where}.{unknown[0]}: {node['_target_']} takes no argument {unknown[0]!r}; "
                 f"{hint}it takes {', '.join(sorted(takes)) or 'none'}"
             )

@@ -26,6 +26,7 @@ import torch
 from vaelab.config.types import PosFloat
 from vaelab.data.base import InMemoryDataModule, Split
 from vaelab.data.safety import check_fits, error_kind, refuse_special
+from vaelab.errors import DataError, MissingFile
 
 NUMERIC = "biuf"  # numpy dtype kinds we train on: bool, signed/unsigned int, float
 # What a truncated or corrupt .npy/.npz makes numpy and zipfile raise.
@@ -38,14 +39,14 @@ def _key(key: str | None) -> str | None:
 
 def _corrupt(path: Path, err: Exception) -> ValueError:
     # The error's type only: numpy's messages quote the header text they could not parse.
-    return ValueError(f"data.path={path}: not a valid .npy/.npz file, truncated or corrupt ({error_kind(err)})")
+    return DataError(f"data.path={path}: not a valid .npy/.npz file, truncated or corrupt ({error_kind(err)})")
 
 
 def _header(fp) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from an open .npy stream, without reading the data."""
     version = npy_format.read_magic(fp)
     if version not in ((1, 0), (2, 0)):
-        raise ValueError(f"unsupported .npy format version {version}")
+        raise DataError(f"unsupported .npy format version {version}")
     read = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
     shape, _, dtype = read(fp)
     return shape, dtype
@@ -55,7 +56,7 @@ def claimed_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
     return math.prod(shape) * dtype.itemsize
 
 
-class HeaderClaim(ValueError):
+class HeaderClaim(DataError):
     """A header claiming more data than its file holds."""
 
 
@@ -84,16 +85,16 @@ def describe(path: str | Path, key: str | None = None, labels_key: str | None = 
     path, key, labels_key = Path(path).expanduser(), _key(key), _key(labels_key)
     refuse_special("data.path", path)
     if path.is_dir():
-        raise ValueError(f"data.path={path}: is a directory; give a .npy or .npz file")
+        raise DataError(f"data.path={path}: is a directory; give a .npy or .npz file")
     if not path.exists():
-        raise FileNotFoundError(f"data.path={path}: no such file (absolute: {path.absolute()})")
+        raise MissingFile(f"data.path={path}: no such file (absolute: {path.absolute()})")
     if not path.is_file():
-        raise ValueError(f"data.path={path}: not a regular file (a device, pipe or socket); give a .npy or .npz file")
+        raise DataError(f"data.path={path}: not a regular file (a device, pipe or socket); give a .npy or .npz file")
     with path.open("rb") as f:
         magic = f.read(6)
     if magic == b"\x93NUMPY":
         if key is not None or labels_key is not None:
-            raise ValueError(
+            raise DataError(
                 f"data.path={path}: data.key and data.labels_key apply only to .npz files; set them to null"
             )
         try:
@@ -113,12 +114,12 @@ def describe(path: str | Path, key: str | None = None, labels_key: str | None = 
         if key is None:
             key = "x" if "x" in keys else keys[0] if len(keys) == 1 else None
             if key is None:
-                raise ValueError(
+                raise DataError(
                     f"data.path={path}: no array named 'x' and not exactly one array; set data.key to one of: {listed}"
                 )
         for name, k in (("data.key", key), ("data.labels_key", labels_key)):
             if k is not None and k not in keys:
-                raise ValueError(f"data.path={path}: {name}={k} is not in the file; its arrays are: {listed}")
+                raise DataError(f"data.path={path}: {name}={k} is not in the file; its arrays are: {listed}")
         if labels_key is None and "y" in keys and key != "y":
             labels_key = "y"
         try:
@@ -133,20 +134,20 @@ def describe(path: str | Path, key: str | None = None, labels_key: str | None = 
         except READ_ERRORS as err:
             raise _corrupt(path, err) from err
         if labels_key is not None and (labels_shape != shape[:1] or labels_dtype.kind not in "iu"):
-            raise ValueError(
+            raise DataError(
                 f"data.path={path}: labels {labels_key!r} have shape {list(labels_shape)} and dtype "
                 f"{dtype_text(labels_dtype)}; "
                 f"need one integer per example, shape {list(shape[:1])} (or set data.labels_key to another array)"
             )
     else:
-        raise ValueError(f"data.path={path}: not a .npy or .npz file (it does not start as one)")
+        raise DataError(f"data.path={path}: not a .npy or .npz file (it does not start as one)")
     if dtype.hasobject or dtype.kind not in NUMERIC:
-        raise ValueError(
+        raise DataError(
             f"data.path={path}: {f'array {key!r}' if key else 'the array'} has dtype {dtype_text(dtype)}; need numbers (bool, int or float). "
             "Object arrays are refused: loading them would unpickle (allow_pickle=False)"
         )
     if len(shape) not in (2, 3, 4):
-        raise ValueError(f"data.path={path}: array has shape {list(shape)}; need (N, D), (N, H, W) or (N, C, H, W)")
+        raise DataError(f"data.path={path}: array has shape {list(shape)}; need (N, D), (N, H, W) or (N, C, H, W)")
     return key, labels_key, shape, dtype
 
 
@@ -174,7 +175,7 @@ class ArrayData(InMemoryDataModule):
         path = self.path
         key, labels_key, shape, dtype = describe(path, self.key, self.labels_key)
         if shape[0] < 1:
-            raise ValueError(f"data.path={path}: array has shape {list(shape)}: no examples")
+            raise DataError(f"data.path={path}: array has shape {list(shape)}: no examples")
         self.check_count(shape[0], f"data.path={path}")  # from the header: before loading
         # At the peak: the array as stored, its float32 copy (unless it is float32 already), the
         # float32 splits carved from that, and the labels as int64.
@@ -200,7 +201,7 @@ class ArrayData(InMemoryDataModule):
         x = torch.from_numpy(x)
         if not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x)).sum())
-            raise ValueError(
+            raise DataError(
                 f"data.path={path}: {bad} values are NaN or infinite (after dividing by data.scale={self.scale:g})"
             )
         if x.ndim == 3:

@@ -14,6 +14,7 @@ import torch
 
 from vaelab.config.types import Bool, NonNegInt, PosInt, Shape, Size
 from vaelab.data.loader import EpochOrder, TensorLoader
+from vaelab.errors import DataError
 
 # The fixed seed of the evaluation splits' binarisation: every run, whatever its own seed,
 # is scored on the same binary val/test images, so NLLs compare across runs.
@@ -61,9 +62,9 @@ def split_off(split: Split, size: int | float, generator: torch.Generator, setti
     n = len(split[0])
     k = split_count(size, n)
     if n < 2:
-        raise ValueError(f"{setting}={size}: the set to split has {n} example(s); splitting needs 2 or more")
+        raise DataError(f"{setting}={size}: the set to split has {n} example(s); splitting needs 2 or more")
     if not 0 < k < n:
-        raise ValueError(
+        raise DataError(
             f"{setting}={size} takes {k} of {n} examples: give a count from 1 to {n - 1} or a fraction in (0, 1)"
         )
     perm = torch.randperm(n, generator=generator)
@@ -114,7 +115,7 @@ class InMemoryDataModule(L.LightningDataModule):
         """Refuse, in one line starting with `what`, a whole set of `n` too small for its splits."""
         need = examples_needed(self.test_size, self.val_size)
         if need is not None and n < need:
-            raise ValueError(
+            raise DataError(
                 f"{what} holds {n} {noun[:-1] if n == 1 else noun}; data.test_size={self.test_size} and data.val_size={self.val_size} "
                 f"need at least {need} (one or more each for the test, validation and training splits)"
             )
@@ -143,7 +144,7 @@ class InMemoryDataModule(L.LightningDataModule):
     def _check_shape(self) -> None:
         found = tuple(self.splits["test"][0].shape[1:])  # every setup has the test split
         if self.shape is not None and found != tuple(self.shape):
-            raise ValueError(
+            raise DataError(
                 f"data={self.name}: data.shape is {list(self.shape)} but the data loaded has shape {list(found)}"
             )
         self.shape = found
@@ -152,7 +153,7 @@ class InMemoryDataModule(L.LightningDataModule):
         lo = min(float(x.min()) for x, _ in self.splits.values())
         hi = max(float(x.max()) for x, _ in self.splits.values())
         if lo < 0 or hi > 1:
-            raise ValueError(
+            raise DataError(
                 f"data.binarize={self.binarize} needs data in [0, 1], but data={self.name} spans [{lo:g}, {hi:g}]"
             )
         # Static: the training images are binarised once, from the run's seed; dynamic: per batch.
@@ -169,7 +170,7 @@ class InMemoryDataModule(L.LightningDataModule):
     def data_range(self, split: str = "train") -> tuple[float, float]:
         """(min, max) of a split's inputs."""
         if split not in self.splits:
-            raise ValueError(f"data={self.name}: the {split} split is not loaded (loaded: {', '.join(self.splits)})")
+            raise DataError(f"data={self.name}: the {split} split is not loaded (loaded: {', '.join(self.splits)})")
         x = self.splits[split][0]
         return float(x.min()), float(x.max())
 

@@ -16,6 +16,7 @@ import torch
 from vaelab.config.types import Bool
 from vaelab.data.base import Split
 from vaelab.data.files import FileDataModule
+from vaelab.errors import DataError
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
@@ -33,14 +34,14 @@ def read_records(path: str | Path) -> np.ndarray:
     path = Path(path)
     size = path.stat().st_size
     if size == 0 or size % RECORD:
-        raise ValueError(
+        raise DataError(
             f"{path}: {size} bytes is not a whole number of CIFAR-10 records ({RECORD} bytes each): "
             "the file is truncated or not from the binary version (cifar-10-batches-bin)"
         )
     records = np.fromfile(path, dtype=np.uint8).reshape(-1, RECORD)
     bad = np.flatnonzero(records[:, 0] >= NUM_CLASSES)
     if len(bad):  # the record's number, not its bytes: errors never quote a file
-        raise ValueError(
+        raise DataError(
             f"{path}: record {bad[0]} has a label byte outside 0-9 (the CIFAR-10 classes): the file is corrupt"
         )
     return records

@@ -19,6 +19,7 @@ import torch
 from vaelab.data.array import READ_ERRORS, HeaderClaim, checked_header, dtype_text
 from vaelab.data.factors import FactorDataModule, FactorSource
 from vaelab.data.safety import check_fits, error_kind
+from vaelab.errors import DataError, MissingFile
 
 FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 URL = "https://github.com/google-deepmind/dsprites-dataset"
@@ -26,7 +27,7 @@ COLUMNS = ("color", "shape", "scale", "orientation", "posX", "posY")  # of laten
 CHUNK = 8192  # images decompressed at once: 32 MB
 
 
-class BadFile(ValueError):
+class BadFile(DataError):
     """The file is there but is not what dSprites' file holds."""
 
     def __init__(self, path: Path, what: str):
@@ -67,7 +68,7 @@ class DSpritesSource(FactorSource):
     def __init__(self, path: str | Path):
         path = Path(path).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingFile(
                 f"data.data_dir={path.parent}: {FILE} not found; download it from {URL} "
                 f"(the file {FILE}, 26 MB) and put it in {path.parent}"
             )

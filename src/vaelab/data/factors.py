@@ -24,6 +24,7 @@ import torch
 
 from vaelab.config.types import Size
 from vaelab.data.base import InMemoryDataModule
+from vaelab.errors import DataError
 
 
 class FactorSource(ABC):
@@ -65,9 +66,9 @@ class FactorSource(ABC):
         factors = torch.as_tensor(factors).long()
         sizes = torch.tensor(self.factor_sizes, device=factors.device)
         if factors.ndim != 2 or factors.shape[1] != len(sizes):
-            raise ValueError(f"factors have shape {list(factors.shape)}; need (n, {len(sizes)}): {self.factor_names}")
+            raise DataError(f"factors have shape {list(factors.shape)}; need (n, {len(sizes)}): {self.factor_names}")
         if len(factors) and ((factors < 0) | (factors >= sizes)).any():
-            raise ValueError(
+            raise DataError(
                 f"factor indices out of range; factor_sizes are {dict(zip(self.factor_names, self.factor_sizes))}"
             )
         return factors
@@ -149,7 +150,7 @@ class FactorDataModule(InMemoryDataModule):
         sizes["train"] = rest if self.train_size is None else split_count(self.train_size, total)
         if min(sizes.values()) < 1 or sum(sizes.values()) > total:
             given = ", ".join(f"data.{s}_size={getattr(self, s + '_size')}" for s in ("train", "val", "test"))
-            raise ValueError(
+            raise DataError(
                 f"{given}: take {sizes['train']}, {sizes['val']} and {sizes['test']} of the {total} factor "
                 f"combinations of data={self.name}; each must be at least 1 and together at most {total}"
             )
@@ -167,5 +168,5 @@ class FactorDataModule(InMemoryDataModule):
     def data_range(self, split: str = "train") -> tuple[float, float]:
         """The source's value range: rendering every image to find it would cost a pass over the data."""
         if split not in self.splits:
-            raise ValueError(f"data={self.name}: the {split} split is not loaded (loaded: {', '.join(self.splits)})")
+            raise DataError(f"data={self.name}: the {split} split is not loaded (loaded: {', '.join(self.splits)})")
         return self.source.value_range

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vaelab.config.types import Bool
 from vaelab.data.base import InMemoryDataModule, Split
+from vaelab.errors import MissingFile
 
 
 class FileDataModule(InMemoryDataModule):
@@ -94,7 +95,7 @@ class FileDataModule(InMemoryDataModule):
         source = self.source_dir()
         if source is not None:
             held = [f for f in self.files() if f not in self.missing()]
-            raise FileNotFoundError(
+            raise MissingFile(
                 f"data={self.name}: files not found ({', '.join(missing)}) in {source}, which holds the data "
                 f"set's other files ({', '.join(held)}); all files of a data set are read from one directory: "
                 f"put the missing files into {source}, or point data.data_dir at a directory holding all of them"
@@ -105,7 +106,7 @@ class FileDataModule(InMemoryDataModule):
             why = "Download is off (data.download=false). "
         else:
             why = "Download was not attempted (prepare_data not run) or did not yield them. "
-        raise FileNotFoundError(
+        raise MissingFile(
             f"data={self.name}: files not found ({', '.join(missing)}). "
             f"Looked in: {', '.join(map(str, self.dirs))}. {why}To get them: {'; or '.join(self.how_to_get(missing))}."
         )

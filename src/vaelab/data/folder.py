@@ -23,6 +23,7 @@ import torch
 from vaelab.config.types import PosInt
 from vaelab.data.base import InMemoryDataModule, Split
 from vaelab.data.safety import check_fits, error_kind, mounts, refuse_special
+from vaelab.errors import DataError, MissingFile, NotAFolder
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -51,7 +52,7 @@ def find_images(root: Path, max_files: int = MAX_FILES, max_depth: int = MAX_DEP
             continue
         seen.add(real)
         if depth > max_depth:
-            raise ValueError(
+            raise DataError(
                 f"data.root={root}: folders nested more than {max_depth} deep (at {folder}), the most this "
                 "walk descends; point data.root at the folder of images"
             )
@@ -63,14 +64,14 @@ def find_images(root: Path, max_files: int = MAX_FILES, max_depth: int = MAX_DEP
                 for entry in listing:  # counted as listed: a folder of millions ends at the limit
                     looked += 1
                     if looked > max_files:
-                        raise ValueError(
+                        raise DataError(
                             f"data.root={root}: more than {max_files} files and folders under it, the most this "
                             "walk looks at; point data.root at the folder of images"
                         )
                     if not entry.name.startswith("."):
                         entries.append(entry)
         except OSError as err:
-            raise ValueError(f"data.root={root}: cannot list {folder} ({error_kind(err)})") from err
+            raise DataError(f"data.root={root}: cannot list {folder} ({error_kind(err)})") from err
         # Sorted, and pushed in reverse, so folders are walked in name order: of two links to one
         # folder, the first by name is the one kept, on every machine.
         for entry in sorted(entries, key=lambda e: e.name, reverse=True):
@@ -91,7 +92,7 @@ READABLE = ", ".join((*EIGHT_BIT, *DEEP))
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2, as Pillow's convert("L")
 
 
-class BadImage(ValueError):
+class BadImage(DataError):
     """An image that opened but cannot be read correctly (its mode or range); the message says why."""
 
 
@@ -134,9 +135,9 @@ def read_image(path: Path, channels: int, size: int) -> np.ndarray:
     except BadImage:
         raise
     except Image.DecompressionBombError as err:  # its message is sizes only
-        raise ValueError(f"{path}: not read ({err})") from err
+        raise DataError(f"{path}: not read ({err})") from err
     except Exception as err:  # PIL raises many types; their messages may quote the file's bytes
-        raise ValueError(
+        raise DataError(
             f"{path}: not a readable image ({type(err).__name__}: truncated, corrupt or not an image)"
         ) from err
     if channels == 1 and x.shape[-1] == 3:
@@ -170,12 +171,12 @@ class ImageFolder(InMemoryDataModule):
         root = self.root
         refuse_special("data.root", root)
         if not root.exists():
-            raise FileNotFoundError(f"data={self.name}: data.root={root} does not exist (absolute: {root.absolute()})")
+            raise MissingFile(f"data={self.name}: data.root={root} does not exist (absolute: {root.absolute()})")
         if not root.is_dir():
-            raise NotADirectoryError(f"data={self.name}: data.root={root} is a file; it must be a folder of images")
+            raise NotAFolder(f"data={self.name}: data.root={root} is a file; it must be a folder of images")
         paths = find_images(root)
         if not paths:
-            raise ValueError(
+            raise DataError(
                 f"data={self.name}: no images found in data.root={root} (looked recursively for files "
                 f"ending in {', '.join(EXTENSIONS)}, any case)"
             )

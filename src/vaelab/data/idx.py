@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vaelab.data.safety import check_fits, error_kind
+from vaelab.errors import DataError
 
 UBYTE = 0x08
 
@@ -31,28 +32,28 @@ def read_idx(path: str | Path) -> np.ndarray:
         with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
             head = f.read(4)
             if len(head) < 4 or head[0] != 0 or head[1] != 0:
-                raise ValueError(f"{path}: not an IDX file (bad magic number)")
+                raise DataError(f"{path}: not an IDX file (bad magic number)")
             dtype, ndim = head[2], head[3]
             if dtype != UBYTE or not 1 <= ndim <= 4:
-                raise ValueError(
+                raise DataError(
                     f"{path}: unsupported IDX type 0x{dtype:02x} with {ndim} dimensions (want unsigned bytes)"
                 )
             dims = f.read(4 * ndim)
             if len(dims) < 4 * ndim:
-                raise ValueError(f"{path}: IDX header is truncated")
+                raise DataError(f"{path}: IDX header is truncated")
             shape = struct.unpack(f">{ndim}I", dims)
             size = math.prod(shape)
             if path.suffix != ".gz":
                 held = path.stat().st_size - 4 - 4 * ndim
                 if held != size:
-                    raise ValueError(_mismatch(path, shape, held))
+                    raise DataError(_mismatch(path, shape, held))
             # The bytes, and the float32 copy the data modules make of them.
             check_fits(f"{path}: IDX header claims shape {shape} ({size} bytes)", 5 * size)
             raw = f.read(size + 1)
     except (OSError, EOFError, zlib.error) as err:  # their messages may quote the file's first bytes
-        raise ValueError(f"{path}: not a readable IDX file ({error_kind(err)})") from err
+        raise DataError(f"{path}: not a readable IDX file ({error_kind(err)})") from err
     if len(raw) != size:
-        raise ValueError(_mismatch(path, shape, len(raw)))
+        raise DataError(_mismatch(path, shape, len(raw)))
     return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 

@@ -6,7 +6,7 @@ researcher's LightningDataModule needs only the first two points:
   (B, *data_shape) (y may be anything: labels, factors, zeros);
 - the config's `data.shape` says data_shape (the model configs read it);
 - optionally `data_range(split) -> (min, max)` and `splits[split] = (x, y)` after `setup`, so that
-  a likelihood that cannot model the data is refused before training (vaelab.run.check_data_fits);
+  a likelihood that cannot model the data is refused before training (vaelab.runs.train.check_data_fits);
 - optionally `source`, a vaelab.data.factors.FactorSource, for the disentanglement scores.
 """
 

@@ -11,6 +11,7 @@ from vaelab.config.types import Bool
 from vaelab.data.base import Split
 from vaelab.data.files import FileDataModule
 from vaelab.data.idx import read_idx
+from vaelab.errors import DataError
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -66,7 +67,7 @@ class IDXDataModule(FileDataModule):
         images_path, labels_path = self.find(images_stem), self.find(labels_stem)
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise ValueError(
+            raise DataError(
                 f"{images_path} and {labels_path}: expected N images and N labels, "
                 f"got shapes {images.shape} and {labels.shape}"
             )

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from vaelab.conf import CONF_DIR
 from vaelab.config import targets
 from vaelab.errors import exit_code
 
 
-def main(argv: list[str] | None = None, config_dir: str = "conf") -> int:
+def main(argv: list[str] | None = None, config_dir: str = str(CONF_DIR)) -> int:
     return exit_code(prepare, list(sys.argv[1:] if argv is None else argv), config_dir)
 
 

@@ -15,6 +15,8 @@ import os
 import re
 from pathlib import Path
 
+from vaelab.errors import DataError
+
 # Pseudo filesystems: their "files" are kernel state or devices, never data. /dev/shm is a
 # RAM disk people keep data on: it is judged by its filesystem type like any other folder.
 SPECIAL_DIRS = ("/proc", "/sys", "/dev")
@@ -69,7 +71,7 @@ def refuse_special(setting: str, path: Path, table: list[tuple[str, str]] | None
     why = special(real, mounts() if table is None else table)
     if why:
         shown = f" (resolves to {real})" if real != str(path) else ""
-        raise ValueError(
+        raise DataError(
             f"{setting}={path}{shown} is {why}, which holds kernel state or devices, not data; "
             "give a regular file or folder"
         )
@@ -137,7 +139,7 @@ def check_fits(what: str, needed: int, available: int | None = None) -> None:
     memory than is available. `available` defaults to `available_memory()`."""
     available = available_memory() if available is None else available
     if available is not None and needed > available:
-        raise ValueError(
+        raise DataError(
             f"{what}: loading it needs about {size_text(needed)} of memory ({needed} bytes), "
             f"but {size_text(available)} is available"
         )

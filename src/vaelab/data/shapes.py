@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from vaelab.errors import DataError
+
 
 def check_compatible(model_shape: Sequence[int], data_shape: Sequence[int], where: str) -> None:
     """Raise ValueError unless data of `data_shape` fit a model trained on `model_shape`.
     `where` names the setting that chose the data (e.g. "data=mnist")."""
     model_shape, data_shape = [int(s) for s in model_shape], [int(s) for s in data_shape]
     if model_shape != data_shape:
-        raise ValueError(
+        raise DataError(
             f"{where}: the data have shape {data_shape} but the model was trained on data of shape {model_shape}; "
             "it can only read data of its own shape"
         )
@@ -42,7 +44,7 @@ def resizable(model_shape: Sequence[int], data_shape: Sequence[int]) -> bool:
 def check_resizable(model_shape: Sequence[int], data_shape: Sequence[int], where: str) -> None:
     """Raise ValueError unless data of `data_shape` fit the model as they are or after `resize`."""
     if [int(s) for s in model_shape] != [int(s) for s in data_shape] and not resizable(model_shape, data_shape):
-        raise ValueError(
+        raise DataError(
             f"{where}: the data have shape {[int(s) for s in data_shape]}, which cannot be converted to the model's "
             f"{[int(s) for s in model_shape]}: only images with 1 or 3 channels can be resized"
         )

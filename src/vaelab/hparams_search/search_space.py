@@ -21,6 +21,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep, Transformer
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
+from vaelab.errors import ConfigError
+
 TAGS = {"log", "int"}
 
 
@@ -34,7 +36,7 @@ def parse(params: dict[str, Any] | None, arguments: list[str]) -> tuple[dict[str
         try:
             overrides = OverridesParser.create().parse_overrides(batch)
         except Exception as err:  # Hydra's OverrideParseException, message on its first line
-            raise ValueError(f"{source}: {str(err).splitlines()[0]}") from None
+            raise ConfigError(f"{source}: {str(err).splitlines()[0]}") from None
         for override in overrides:
             key = override.get_key_element()
             space.pop(key, None)
@@ -51,11 +53,11 @@ def distribution(override: Override) -> BaseDistribution:
     value, line = override.value(), override.input_line
     unknown = sorted(set(getattr(value, "tags", ())) - TAGS)
     if unknown:
-        raise ValueError(f"{line}: unknown tag {unknown[0]!r}; the tags are log and int")
+        raise ConfigError(f"{line}: unknown tag {unknown[0]!r}; the tags are log and int")
     if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
         choices = list(override.sweep_iterator(transformer=Transformer.encode))
         if not choices:
-            raise ValueError(f"{line}: no values to choose from")
+            raise ConfigError(f"{line}: no values to choose from")
         return CategoricalDistribution(choices)
     if isinstance(value, RangeSweep):
         return _range(value, line)
@@ -63,25 +65,27 @@ def distribution(override: Override) -> BaseDistribution:
         low, high, log = value.start, value.end, "log" in value.tags
         if not low < high or (log and low <= 0):
             allowed = "0 < lo < hi (log scale)" if log else "lo < hi"
-            raise ValueError(f"{line}: an interval(lo, hi) needs {allowed}")
+            raise ConfigError(f"{line}: an interval(lo, hi) needs {allowed}")
         if "int" in value.tags:
             if low != int(low) or high != int(high):
-                raise ValueError(f"{line}: tag(int, interval(lo, hi)) needs whole numbers lo and hi")
+                raise ConfigError(f"{line}: tag(int, interval(lo, hi)) needs whole numbers lo and hi")
             return IntDistribution(int(low), int(high), log=log)
         return FloatDistribution(float(low), float(high), log=log)
-    raise ValueError(f"{line}: not a search space; use choice(...), interval(...), tag(log, interval(...)), range(...)")
+    raise ConfigError(
+        f"{line}: not a search space; use choice(...), interval(...), tag(log, interval(...)), range(...)"
+    )
 
 
 def _range(value: RangeSweep, line: str) -> BaseDistribution:
     """range(start, stop, step): the values start, start + step, ... below stop (Python's range)."""
     start, stop, step = value.start, value.stop, value.step
     if step is None or step <= 0:
-        raise ValueError(f"{line}: range(start, stop, step) needs a step > 0")
+        raise ConfigError(f"{line}: range(start, stop, step) needs a step > 0")
     count = math.ceil((stop - start) / step - 1e-9)  # values below stop; 1e-9: float steps like 0.1
     if count < 1:
-        raise ValueError(f"{line}: an empty range; it needs start < stop")
+        raise ConfigError(f"{line}: an empty range; it needs start < stop")
     if "log" in value.tags:
-        raise ValueError(f"{line}: tag(log, ...) applies to interval(...), not range(...)")
+        raise ConfigError(f"{line}: tag(log, ...) applies to interval(...), not range(...)")
     if all(isinstance(v, int) for v in (start, stop, step)):
         return IntDistribution(start, start + (count - 1) * step, step=step)
     return FloatDistribution(float(start), float(start + (count - 1) * step), step=float(step))

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from vaelab.errors import ConfigError
+
 FORMS = "sqlite:///FILE, journal:///FILE or postgresql://USER@HOST:PORT/DATABASE"
 POSTGRES = ("postgresql://", "postgresql+psycopg://")
 
@@ -43,18 +45,18 @@ class Storage:
 
     def __init__(self, url: str | None) -> None:
         if not isinstance(url, str) or not url.startswith(("sqlite:///", "journal://", *POSTGRES)):
-            raise ValueError(f"hydra.sweeper.storage={url}: must be {FORMS} (a storage the trials can reach)")
+            raise ConfigError(f"hydra.sweeper.storage={url}: must be {FORMS} (a storage the trials can reach)")
         self.url = url
         self.path: Path | None = None  # the file of SQLite and journal storages
         if url.startswith("sqlite:///"):
             path = url.removeprefix("sqlite:///")
             if path in ("", ":memory:"):
-                raise ValueError(f"hydra.sweeper.storage={url}: an in-memory database; must be {FORMS}")
+                raise ConfigError(f"hydra.sweeper.storage={url}: an in-memory database; must be {FORMS}")
             self.path = Path(path)
         elif url.startswith("journal://"):
             self.path = Path(url.removeprefix("journal://"))  # journal:///abs/file -> /abs/file
             if not self.path.name:
-                raise ValueError(f"hydra.sweeper.storage={url}: names no file; must be {FORMS}")
+                raise ConfigError(f"hydra.sweeper.storage={url}: names no file; must be {FORMS}")
         else:
             # SQLAlchemy 2 reads postgresql:// as psycopg2's; vaelab installs psycopg 3.
             self.sqlalchemy_url = "postgresql+psycopg://" + url.split("://", 1)[1]

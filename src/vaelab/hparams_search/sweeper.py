@@ -33,9 +33,10 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from vaelab.config import targets
+from vaelab.errors import ConfigError
 from vaelab.hparams_search import search_space, workers
 from vaelab.hparams_search.storages import Storage
-from vaelab.io import write_text
+from vaelab.runs.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class OptunaSearch:
         checks.append(("grace_period", grace_period, grace_period > heartbeat_interval, "> heartbeat_interval"))
         for name, value, ok, allowed in checks:
             if not ok:
-                raise ValueError(f"hydra.sweeper.{name}={value}: must be {allowed}")
+                raise ConfigError(f"hydra.sweeper.{name}={value}: must be {allowed}")
         self.storage = Storage(storage)
         self.study_name, self.direction = study_name, direction
         self.n_trials, self.n_jobs, self.max_failure_rate = n_trials, n_jobs, max_failure_rate
@@ -84,7 +85,7 @@ class OptunaSearch:
         self.sampler_cfg, self.pruner_cfg, self.params = _plain(sampler), _plain(pruner), _plain(params)
         for name, cfg in (("sampler", self.sampler_cfg), ("pruner", self.pruner_cfg)):
             if cfg is not None and not (isinstance(cfg, dict) and "_target_" in cfg):
-                raise ValueError(
+                raise ConfigError(
                     f"hydra.sweeper.{name}={cfg}: must be null (Optuna's default) or a node with a _target_"
                 )
         # Built now, so that a bad argument is refused before any trial; null: Optuna's default.
@@ -123,10 +124,10 @@ class OptunaSearch:
                 )
         except OperationalError as err:  # no server there, a refused login, a locked file
             reason = str(err.orig or err).strip().splitlines()[0]
-            raise ValueError(f"hydra.sweeper.storage={self.storage}: cannot open it ({reason})") from None
+            raise ConfigError(f"hydra.sweeper.storage={self.storage}: cannot open it ({reason})") from None
         stored = study.direction.name.lower()
         if stored != self.direction:
-            raise ValueError(
+            raise ConfigError(
                 f"hydra.sweeper.direction={self.direction}: study {self.study_name} in {self.storage} was made to "
                 f"{stored}; set hydra.sweeper.direction={stored}, or a new hydra.sweeper.study_name"
             )

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent
 
+from vaelab.errors import ConfigError
+
 
 class Likelihood(nn.Module):
     """Base class. Subclasses set `params_per_dim` and `support` and build `base`."""
@@ -42,7 +44,7 @@ class Likelihood(nn.Module):
             return
         lo, hi = self.support
         if low < lo or high > hi or not (math.isfinite(low) and math.isfinite(high)):
-            raise ValueError(
+            raise ConfigError(
                 f"likelihood={self.name} models data in [{lo:g}, {hi:g}], but {where} spans "
                 f"[{low:g}, {high:g}]. Scale the data into [{lo:g}, {hi:g}] (for arrays: data.scale) "
                 f"or choose likelihood=gaussian, gaussian_learned or laplace."

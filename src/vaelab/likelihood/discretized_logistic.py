@@ -32,6 +32,7 @@ from torch.distributions import Categorical, Distribution, Independent, constrai
 from torch.distributions.utils import broadcast_all
 
 from vaelab.config.types import Float, PosInt
+from vaelab.errors import ConfigError
 from vaelab.likelihood.base import Likelihood
 
 LEVELS = 256
@@ -116,7 +117,7 @@ class DiscretizedLogisticDistribution(Distribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         k, bad = _levels(value)  # k: the level index, exact
         if bad.any():
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} models 8-bit levels k/255 in [0, 1], but log_prob got "
                 f"{float(value[bad].flatten()[0]):.6g} ({int(bad.sum())} of {value.numel()} values off that grid)"
             )
@@ -171,7 +172,7 @@ class DiscretizedLogisticMixtureDistribution(Distribution):
 
     def __init__(self, logits, loc, log_scale, dim: int = -1, validate_args: bool | None = None):
         if dim >= 0:
-            raise ValueError(f"dim={dim}: give the components' dimension counted from the end (negative)")
+            raise ConfigError(f"dim={dim}: give the components' dimension counted from the end (negative)")
         self.logits, loc, log_scale = broadcast_all(logits, loc, log_scale)
         self.dim = dim
         self.components = DiscretizedLogisticDistribution(loc, log_scale, validate_args=False)
@@ -228,7 +229,7 @@ class _EightBitLikelihood(Likelihood):
                 self._refuse_off_grid(float(rows[bad][0]), where)
 
     def _refuse_off_grid(self, value: float, where: str) -> None:
-        raise ValueError(
+        raise ConfigError(
             f"likelihood={self.name} models 8-bit levels k/255 in [0, 1], but {where} has {value:.6g}, "
             f"not within {GRID_TOL:g} of one: give the data as 8-bit levels (bytes / 255), binarise it "
             f"(data.binarize), or choose likelihood=continuous_bernoulli or gaussian_learned"
@@ -273,7 +274,7 @@ class DiscretizedLogisticMixture(_EightBitLikelihood):
         event_dims = params.dim() - 2 if event_dims is None else event_dims
         axis = params.dim() - event_dims - 1
         if params.shape[axis] != self.params_per_dim:
-            raise ValueError(
+            raise ConfigError(
                 f"likelihood.n_mix={self.n_mix} needs {self.params_per_dim} decoder outputs per data dimension, "
                 f"but the decoder gives {params.shape[axis]}: set model.decoder.params_per_dim={self.params_per_dim}"
             )

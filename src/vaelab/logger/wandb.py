@@ -14,6 +14,8 @@ import socket
 import threading
 from urllib.parse import urlparse
 
+from vaelab.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 MODES = ("online", "offline", "disabled")
@@ -49,7 +51,7 @@ def choose_mode(mode: str | None) -> str:
     mode = os.environ.get("WANDB_MODE") or mode
     if mode is not None:
         if mode not in MODES:
-            raise ValueError(f"logger.wandb.mode must be one of {', '.join(MODES)} or null, got {mode!r}")
+            raise ConfigError(f"logger.wandb.mode must be one of {', '.join(MODES)} or null, got {mode!r}")
         return mode
     url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
     host = url.hostname or "api.wandb.ai"
@@ -65,7 +67,7 @@ def choose_mode(mode: str | None) -> str:
 def run_id(save_dir: str) -> str:
     """The W&B run id of this run directory: made once, kept in wandb_run_id.txt, so that a run
     resumed in the same directory (ckpt_path=last, or a SLURM job run again after a requeue or
-    preemption, which vaelab.rundir sends back to its directory) continues the same W&B run.
+    preemption, which vaelab.runs.rundir sends back to its directory) continues the same W&B run.
     Under a `wandb agent` the agent's id (WANDB_RUN_ID) is the one to use."""
     path = os.path.join(save_dir, "wandb_run_id.txt")
     if os.path.isfile(path):

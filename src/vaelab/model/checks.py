@@ -16,8 +16,10 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
+from vaelab.errors import ConfigError
 
-class PartError(ValueError):
+
+class PartError(ConfigError):
     """A part of the model that does not fit its interface (one line)."""
 
 
@@ -89,7 +91,7 @@ def check_parts(system: nn.Module, x: torch.Tensor) -> None:
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         system.eval()
         try:
-            check_vae(system.model, x)
-            check_objective(system.objective, system.model, x)
+            check_vae(system.vae, x)
+            check_objective(system.objective, system.vae, x)
         finally:
             system.train(training)

@@ -15,13 +15,14 @@ import torch
 from torch import nn
 
 from vaelab.config.types import Channels, PosInt, Shape
+from vaelab.errors import ConfigError
 from vaelab.model.common import gaussian_head
 
 
 def spatial_sizes(data_shape: Sequence[int], n_stages: int) -> list[tuple[int, int]]:
     """[(H, W) at the input, after stage 1, ..., after the last stage]."""
     if len(data_shape) != 3:
-        raise ValueError(
+        raise ConfigError(
             f"model=conv needs images shaped (channels, height, width), got data shape {list(data_shape)}; "
             "use model=mlp for vectors"
         )
@@ -30,7 +31,7 @@ def spatial_sizes(data_shape: Sequence[int], n_stages: int) -> list[tuple[int, i
         h, w = sizes[-1]
         sizes.append((h // 2, w // 2))
     if min(sizes[-1]) < 1:
-        raise ValueError(
+        raise ConfigError(
             f"model=conv with {n_stages} downsampling stages (model.encoder.channels) cannot take "
             f"{data_shape[1]}x{data_shape[2]} images: each stage halves the size, and it reaches "
             f"{sizes[-1][0]}x{sizes[-1][1]}. Use at most {int(math.log2(min(sizes[0])))} stages."

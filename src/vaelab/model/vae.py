@@ -20,6 +20,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal, kl_divergence
 
 from vaelab.config.types import PosInt, Shape
+from vaelab.errors import ConfigError
 from vaelab.likelihood import Likelihood
 
 # Safe range for the encoder's log-variance: exp(-12) ~ 6e-6 and exp(8) ~ 3e3 are far
@@ -138,7 +139,7 @@ class VAE(nn.Module):
         """Decode paths between posterior means, straight ("linear") or along the great circle
         ("spherical", White 2016, which keeps the norm typical of N(0, I) draws): (B, steps, *data_shape)."""
         if mode not in ("linear", "spherical"):
-            raise ValueError(f"interpolation mode must be 'linear' or 'spherical', got {mode!r}")
+            raise ConfigError(f"interpolation mode must be 'linear' or 'spherical', got {mode!r}")
         z_a, z_b = self.encode(x_a).mean, self.encode(x_b).mean  # (B, L)
         t = torch.linspace(0, 1, steps, device=z_a.device).view(1, steps, 1)
         z = (slerp if mode == "spherical" else lerp)(z_a[:, None], z_b[:, None], t)  # (B, steps, L)

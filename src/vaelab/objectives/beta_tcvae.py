@@ -40,6 +40,7 @@ import torch
 from torch.distributions import Distribution, Independent, Normal
 
 from vaelab.config.types import NonNegFloat
+from vaelab.errors import ConfigError
 from vaelab.objectives.base import Objective, Step
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class BetaTCVAE(Objective):
     ):
         super().__init__()
         if sampling not in SAMPLING:
-            raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
+            raise ConfigError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
         self.alpha, self.beta, self.gamma, self.sampling = float(alpha), float(beta), float(gamma), sampling
         # N, stored with the weights so that evaluating a checkpoint uses the N it was trained with
         # (0 = not known yet).
@@ -121,7 +122,7 @@ def log_importance_weights(batch_size: int, dataset_size: int, sampling: str) ->
     if sampling == "mws" or m == 1:  # one example: both are q(z_i|x_i) / N
         return torch.full((m, m), -(math.log(n) + math.log(m)), dtype=torch.float64)
     if sampling != "mss":
-        raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
+        raise ConfigError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
     w = torch.full((m, m), 1 / (m - 1), dtype=torch.float64)
     rows = torch.arange(m)
     w[rows, rows] = 1 / n  # the example z_i was drawn from
@@ -132,7 +133,7 @@ def log_importance_weights(batch_size: int, dataset_size: int, sampling: str) ->
 def factorised_marginals(prior: Distribution) -> Distribution:
     """The prior's one-dimensional marginals p(z_j), batch shape (L,)."""
     if not (isinstance(prior, Independent) and prior.reinterpreted_batch_ndims == 1):
-        raise ValueError(
+        raise ConfigError(
             "objective=beta_tcvae needs a factorised prior p(z) = prod_j p(z_j) for its dimension-wise KL "
             f"(got {type(prior).__name__}); use prior=standard"
         )

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 
 from vaelab.config.types import NonNegFloat
+from vaelab.errors import ConfigError
 from vaelab.objectives.base import Objective, Step
 
 VARIANTS = ("i", "ii")
@@ -29,7 +30,7 @@ class DIPVAE(Objective):
     def __init__(self, variant: Literal["i", "ii"] = "i", lambda_od: NonNegFloat = 10.0, lambda_d: NonNegFloat = 100.0):
         super().__init__()
         if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+            raise ConfigError(f"variant must be one of {VARIANTS}, got {variant!r}")
         self.variant, self.lambda_od, self.lambda_d = variant, float(lambda_od), float(lambda_d)
 
     def forward(self, model, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
@@ -50,7 +51,7 @@ def latent_covariance(mu: torch.Tensor, var: torch.Tensor, variant: str) -> torc
     if variant == "ii":
         cov = cov + torch.diag(var.mean(0))  # + E_p(x)[diag(sigma^2(x))]
     elif variant != "i":
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        raise ConfigError(f"variant must be one of {VARIANTS}, got {variant!r}")
     return cov
 
 

@@ -14,6 +14,7 @@ import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
 from vaelab.config.types import NonNegFloat
+from vaelab.errors import ConfigError
 from vaelab.objectives.base import Objective, Step
 
 
@@ -36,5 +37,5 @@ class ELBO(Objective):
 def per_dim_kl(q, prior) -> torch.Tensor:
     """KL(q(z_d|x) || p(z_d)) for each latent dimension, (B, L): needs a factorised Gaussian prior."""
     if not (isinstance(prior, Independent) and isinstance(prior.base_dist, Normal)):
-        raise ValueError("objective.free_bits needs a factorised Gaussian prior (prior=standard)")
+        raise ConfigError("objective.free_bits needs a factorised Gaussian prior (prior=standard)")
     return kl_divergence(q.base_dist, prior.base_dist)

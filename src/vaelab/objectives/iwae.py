@@ -42,6 +42,7 @@ import torch
 from torch.distributions import Independent, Normal
 
 from vaelab.config.types import PosInt
+from vaelab.errors import ConfigError
 from vaelab.objectives.base import Objective, Step
 
 ESTIMATORS = ("iwae", "dreg")
@@ -51,7 +52,7 @@ class IWAE(Objective):
     def __init__(self, num_samples: PosInt = 5, estimator: Literal["iwae", "dreg"] = "iwae"):
         super().__init__()
         if estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+            raise ConfigError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
         self.num_samples, self.estimator = int(num_samples), estimator
 
     def forward(self, model, x: torch.Tensor, kl_weight: float = 1.0) -> Step:

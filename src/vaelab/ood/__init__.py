@@ -1,6 +1,6 @@
 """Out-of-distribution evaluation of a trained VAE: per-example scores, AUROC/AUPR, histograms.
 
-    report(model, in_test, in_val, {"mnist": x_mnist}, num_samples=100, batch_size=500, out_dir=d)
+    report(vae, in_test, in_val, {"mnist": x_mnist}, num_samples=100, batch_size=500, out_dir=d)
 
 scores the in-distribution test split and each other data set with nll, bpd, typicality and
 the PNG input-complexity correction (vaelab.ood.scores), measures how well each score tells
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from vaelab.data.shapes import check_compatible
+from vaelab.errors import ConfigError
 from vaelab.ood import scores as S
 from vaelab.ood.detection import auroc_aupr
 from vaelab.ood.inputs import check_fits, in_distribution, ood_test_split
@@ -30,25 +31,20 @@ __all__ = ["report", "in_distribution", "ood_test_split"]
 VAL = "val"  # the in-distribution validation split's name in the outputs
 
 
-def _vae(model):
-    """The VAE itself, given it or the Lightning system around it (VAESystem.model)."""
-    return model if hasattr(model, "log_marginal") else model.model
-
-
 def _check(vae, in_test, in_val, others: dict, in_name: str, typicality_batch: int) -> None:
     shape = vae.data_shape
     check_compatible(shape, in_test.shape[1:], f"ood: the in-distribution {in_name} split")
     check_compatible(shape, in_val.shape[1:], "ood: the in-distribution val split")
     for name, x in others.items():
         if name in (in_name, VAL) or not name or "/" in name:
-            raise ValueError(f"ood={name}: a data set may not be named {in_name!r}, {VAL!r}, '' or contain '/'")
+            raise ConfigError(f"ood={name}: a data set may not be named {in_name!r}, {VAL!r}, '' or contain '/'")
         check_fits(shape, x.shape[1:], f"ood={name}", resize_to_model=False)
     for name, x in [(in_name, in_test), (VAL, in_val), *others.items()]:
         if len(x) == 0:
-            raise ValueError(f"ood={name}: the data set has no examples")
+            raise ConfigError(f"ood={name}: the data set has no examples")
     smallest = min(len(x) for x in [in_test, *others.values()])
     if typicality_batch > smallest:
-        raise ValueError(
+        raise ConfigError(
             f"ood_typicality_batch={typicality_batch}: larger than the smallest data set ({smallest} examples)"
         )
 
@@ -64,7 +60,7 @@ def _png_applicable(vae, sets: list[torch.Tensor]) -> str | None:
 
 
 def report(
-    model,
+    vae,
     in_test: torch.Tensor,
     in_val: torch.Tensor,
     others: dict[str, torch.Tensor],
@@ -82,7 +78,6 @@ def report(
     ood/<set>/bpd_mean (each OOD set, the in-distribution split `in_name`, and "val", whose
     nll_mean is the typicality test's H). typicality_batch = M > 1 adds the score
     typicality_m<M> on disjoint batches of M examples (Nalisnick et al. 2019b's test)."""
-    vae = _vae(model)
     _check(vae, in_test, in_val, others, in_name, typicality_batch)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

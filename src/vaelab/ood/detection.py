@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
+from vaelab.errors import ConfigError
+
 
 def order_preserving_unit(scores: torch.Tensor) -> torch.Tensor:
     """Dense ranks of `scores` mapped to [0, 1], float64: equal scores stay equal, order is kept."""
@@ -31,7 +33,7 @@ def auroc_aupr(in_scores: torch.Tensor, out_scores: torch.Tensor) -> tuple[float
     """(AUROC, AUPR) of telling out_scores (positives) from in_scores (negatives), each (N_i,)."""
     scores = torch.cat([in_scores.double(), out_scores.double()])
     if not torch.isfinite(scores).all():
-        raise ValueError("OOD scores must be finite to rank them; got NaN or infinite values")
+        raise ConfigError("OOD scores must be finite to rank them; got NaN or infinite values")
     target = torch.cat([torch.zeros(len(in_scores)), torch.ones(len(out_scores))]).long()
     preds = order_preserving_unit(scores)
     return float(binary_auroc(preds, target)), float(binary_average_precision(preds, target))

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import torch
 
 from vaelab.data.shapes import check_compatible, check_resizable, resizable, resize
+from vaelab.errors import ConfigError
 
 
 def check_fits(model_shape: Sequence[int], data_shape: Sequence[int], where: str, resize_to_model: bool) -> None:
@@ -29,7 +30,7 @@ def check_fits(model_shape: Sequence[int], data_shape: Sequence[int], where: str
     if resize_to_model:
         check_resizable(model_shape, data_shape, where)
     elif model_shape != data_shape and resizable(model_shape, data_shape):
-        raise ValueError(
+        raise ConfigError(
             f"{where}: the data have shape {data_shape} but the model reads {model_shape}; set ood_resize=true "
             f"to convert them (grey by ITU-R 601 luma, bilinear resize to {model_shape[1]}x{model_shape[2]})"
         )

@@ -37,6 +37,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from vaelab.errors import ConfigError
+
 # PIL mode of an 8-bit image with this many channels.
 PNG_MODES = {1: "L", 3: "RGB"}
 
@@ -101,7 +103,7 @@ def png_bpd(x: torch.Tensor) -> torch.Tensor:
     """L(x): PNG code length in bits per dimension of each image of x (N, C, H, W), C in {1, 3},
     values in [0, 1] (quantised to 256 levels); (N,) float64."""
     if x.ndim != 4 or x.shape[1] not in PNG_MODES:
-        raise ValueError(f"PNG complexity needs images (N, 1 or 3, H, W), got shape {list(x.shape)}")
+        raise ConfigError(f"PNG complexity needs images (N, 1 or 3, H, W), got shape {list(x.shape)}")
     num_dims = math.prod(x.shape[1:])
     images = to_uint8(x)
     return torch.tensor([png_bits(im) / num_dims for im in images], dtype=torch.float64)

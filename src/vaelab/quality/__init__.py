@@ -21,12 +21,13 @@ from pathlib import Path
 
 import torch
 
-from vaelab.io import make_dir, write_json
+from vaelab.errors import ConfigError
 from vaelab.quality.classifier import FeatureNet, TrainSetup, embed, feature_net, grey_splits
 from vaelab.quality.frechet import frechet_distance
 from vaelab.quality.inception import inception_fid
 from vaelab.quality.kid import SUBSET_SIZE, SUBSETS, kernel_distance
 from vaelab.quality.precision_recall import K, precision_recall
+from vaelab.runs.io import make_dir, write_json
 
 __all__ = ["FEATURES", "FeatureNet", "TrainSetup", "feature_net", "grey_splits", "report"]
 
@@ -51,20 +52,20 @@ def report(
     Images must be in the data's range (what the classifier was trained on; [0, 1] for
     Inception). With out_dir, the numbers are also written to out_dir/quality.json."""
     if features not in FEATURES:
-        raise ValueError(f"quality.features={features}: must be one of {', '.join(FEATURES)}")
+        raise ConfigError(f"quality.features={features}: must be one of {', '.join(FEATURES)}")
     if samples.shape[1:] != reference.shape[1:]:
-        raise ValueError(
+        raise ConfigError(
             f"quality: samples of shape {list(samples.shape[1:])} cannot be compared with reference data of shape "
             f"{list(reference.shape[1:])}"
         )
     if min(len(samples), len(reference)) <= k:
-        raise ValueError(
+        raise ConfigError(
             f"quality: {len(samples)} samples and {len(reference)} reference examples; each needs more than k={k}"
         )
     out: dict[str, float] = {}
     if features in ("classifier", "both"):
         if classifier is None:
-            raise ValueError(f"quality.features={features} needs the domain classifier (quality.feature_net)")
+            raise ConfigError(f"quality.features={features} needs the domain classifier (quality.feature_net)")
         f_real, f_gen = embed(classifier, reference), embed(classifier, samples)  # (Nr, d), (Ns, d) float64
         kid_mean, kid_std = kernel_distance(f_real, f_gen, kid_subsets, kid_subset_size, seed)
         precision, recall = precision_recall(f_real, f_gen, k)

@@ -39,7 +39,8 @@ from torch.nn import functional as F
 from torchmetrics.functional.classification import multiclass_accuracy
 
 from vaelab.data.base import InMemoryDataModule, Split
-from vaelab.io import make_dir, write_bytes, write_json
+from vaelab.errors import ConfigError, MissingFile
+from vaelab.runs.io import make_dir, write_bytes, write_json
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class FeatureNet(nn.Module):
 def check_image_shape(shape) -> tuple[int, int, int]:
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape[1:]) < 4:
-        raise ValueError(
+        raise ConfigError(
             f"quality.features=classifier: data shape {list(shape)} is not an image (C, H, W) of at least 4x4; "
             "the domain classifier needs images"
         )
@@ -241,12 +242,12 @@ def feature_net(
     try:
         train_split = grey_splits(datamodule, "fit")["train"]
     except FileNotFoundError as err:
-        raise FileNotFoundError(
+        raise MissingFile(
             f"quality.features=classifier: no feature net for data={datamodule.name} in {cache_dir} yet, and "
             f"training it needs the train split: {err}"
         ) from None
     if int(train_split[1].min()) < 0:
-        raise ValueError(
+        raise ConfigError(
             f"quality.features=classifier: data={datamodule.name} has no labels to train the domain classifier on; "
             "use quality.features=inception"
         )

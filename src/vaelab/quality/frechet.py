@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from vaelab.errors import ConfigError
+
 
 class GivenFeatures(nn.Identity):
     """The identity as torchmetrics' `feature=`: the inputs are the features (N, d) already.
@@ -34,12 +36,12 @@ class GivenFeatures(nn.Identity):
 def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
     """The Fréchet distance between Gaussians fitted to feature sets (Na, d) and (Nb, d), Na, Nb >= 2."""
     if features_a.ndim != 2 or features_a.shape[1:] != features_b.shape[1:]:
-        raise ValueError(
+        raise ConfigError(
             f"the Fréchet distance needs two feature sets (N, d) of the same d, got {list(features_a.shape)} "
             f"and {list(features_b.shape)}"
         )
     if min(len(features_a), len(features_b)) < 2:
-        raise ValueError(f"the Fréchet distance needs N >= 2 in each set, got {len(features_a)} and {len(features_b)}")
+        raise ConfigError(f"the Fréchet distance needs N >= 2 in each set, got {len(features_a)} and {len(features_b)}")
     fd = FrechetInceptionDistance(feature=GivenFeatures(features_a.shape[1]))
     fd.update(features_a.detach().to(torch.float64), real=True)
     fd.update(features_b.detach().to(torch.float64), real=False)

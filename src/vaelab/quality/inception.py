@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from vaelab.io import make_dir, write_bytes
+from vaelab.errors import ConfigError, MissingFile
+from vaelab.runs.io import make_dir, write_bytes
 
 # The file torchmetrics/torch-fidelity download (torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3).
 URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
@@ -56,12 +57,12 @@ def download(url: str, dest: Path, timeout: float, sha256_prefix: str = SHA256_P
             data = response.read()
     except (OSError, ValueError) as err:  # URLError, timeouts, refused, no DNS: all OSError
         reason = getattr(err, "reason", err)
-        raise FileNotFoundError(
+        raise MissingFile(
             f"{SETTING}: no Inception-v3 weights here and the download failed ({reason}): {_how(url)}"
         ) from None
     digest = hashlib.sha256(data).hexdigest()
     if not digest.startswith(sha256_prefix):
-        raise FileNotFoundError(f"{SETTING}: the download of {url} has sha256 {digest[:8]}..., not {sha256_prefix}...")
+        raise MissingFile(f"{SETTING}: the download of {url} has sha256 {digest[:8]}..., not {sha256_prefix}...")
     make_dir(dest.parent, "TORCH_HOME")
     write_bytes(dest, data)
     return dest
@@ -74,13 +75,13 @@ def resolve_weights(
     if weights_path not in (None, ""):
         path = Path(weights_path).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"{SETTING}={weights_path}: no such file; {_how(url)}")
+            raise MissingFile(f"{SETTING}={weights_path}: no such file; {_how(url)}")
         return path
     cached = hub_file(url)
     if cached.is_file():
         return cached
     if not allow_download:
-        raise FileNotFoundError(f"{SETTING} is not set, {cached} does not exist and downloads are off: {_how(url)}")
+        raise MissingFile(f"{SETTING} is not set, {cached} does not exist and downloads are off: {_how(url)}")
     return download(url, cached, timeout)
 
 
@@ -100,7 +101,7 @@ def weights_only_loads() -> Iterator[None]:
 
 def check_images(x: torch.Tensor) -> None:
     if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"quality.features=inception needs images (N, 1 or 3, H, W), got {list(x.shape)}")
+        raise ConfigError(f"quality.features=inception needs images (N, 1 or 3, H, W), got {list(x.shape)}")
 
 
 def to_rgb_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -128,9 +129,9 @@ def inception_fid(
     try:
         weights = resolve_weights(weights_path, allow_download)
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"{err}; and {package}" if package else str(err)) from None
+        raise MissingFile(f"{err}; and {package}" if package else str(err)) from None
     if package:
-        raise ValueError(package)
+        raise ConfigError(package)
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     with weights_only_loads():

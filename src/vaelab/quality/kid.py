@@ -24,6 +24,8 @@ import torch
 from torch import nn
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from vaelab.errors import ConfigError
+
 SUBSETS = 100
 SUBSET_SIZE = 1000
 
@@ -38,7 +40,7 @@ def kernel_distance(
     """(mean, std) of KID over subsets, features (Na, d) and (Nb, d) taken as given (float64)."""
     size = min(int(subset_size), len(features_a), len(features_b))
     if size < 2:
-        raise ValueError(f"KID needs at least 2 examples in each set, got {len(features_a)} and {len(features_b)}")
+        raise ConfigError(f"KID needs at least 2 examples in each set, got {len(features_a)} and {len(features_b)}")
     with warnings.catch_warnings():
         # "will save all extracted features in buffer": that is what we hand it anyway.
         warnings.filterwarnings("ignore", message=".*save all extracted features.*")

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from vaelab.errors import ConfigError
+
 K = 3
 CHUNK = 1024
 
@@ -32,7 +34,7 @@ def knn_radii(features: torch.Tensor, k: int = K, chunk: int = CHUNK) -> torch.T
     so the (k+1)-th smallest is the k-th neighbour other than itself (an exact duplicate counts
     as a neighbour at distance 0)."""
     if not 1 <= k < len(features):
-        raise ValueError(f"quality.k={k}: needs 1 <= k < the number of examples ({len(features)})")
+        raise ConfigError(f"quality.k={k}: needs 1 <= k < the number of examples ({len(features)})")
     f = features.to(torch.float64)
     radii = [torch.cdist(f[i : i + chunk], f).kthvalue(k + 1, dim=1).values for i in range(0, len(f), chunk)]
     return torch.cat(radii)

@@ -1,1 +1,3 @@
-"""A run's lifecycle: what a run directory holds and what a checkpoint may restore into it."""
+"""A run's lifecycle: train (instantiate, fit, test, records), the run directory and the resume
+decision (rundir, resume), the checkpoint reader and its formats (checkpoint, formats), the
+checkpoint callbacks' records (callback_state), the lock, signals and stopping rules, atomic files (io)."""

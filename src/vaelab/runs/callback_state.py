@@ -25,6 +25,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from vaelab.errors import CheckpointError
+
 # ModelCheckpoint.state_dict's keys (Lightning 2.x): a record holding any other key is not one.
 RECORD_KEYS = frozenset(
     {
@@ -44,7 +46,7 @@ PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
-class RefusedRecord(ValueError):
+class RefusedRecord(CheckpointError):
     """A checkpoint's callback record that names files it may not (see the module docstring)."""
 
 

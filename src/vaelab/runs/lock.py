@@ -1,5 +1,5 @@
 """One process at a time in a run directory: the lock file `run.lock`, taken first thing in
-vaelab.run.train and removed when the run ends (finished, failed, Ctrl-C or SIGTERM).
+vaelab.runs.train.train and removed when the run ends (finished, failed, Ctrl-C or SIGTERM).
 
 Two `train.py ... ckpt_path=last` started together on the same killed run would both resume it
 and both write into its directory: duplicate rows in history.jsonl, two writers of last.ckpt and
@@ -40,8 +40,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vaelab import rundir
-from vaelab.io import disk_full_named
+from vaelab.errors import VaelabError
+from vaelab.runs import rundir
+from vaelab.runs.io import disk_full_named
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ RANK_VARIABLES = (
 )
 
 
-class RunLocked(ValueError):
+class RunLocked(VaelabError, ValueError):
     """Another live process holds the run directory (printed as one line, see vaelab.errors)."""
 
 

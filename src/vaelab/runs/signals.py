@@ -4,7 +4,7 @@
 fits or tests, its own handler (trainer/connectors/signal_connector.py) notes the signal
 (`trainer.received_sigterm`) and stops at the end of the current batch by raising
 SIGTERMException, a SystemExit: the last checkpoint that ModelCheckpoint wrote between steps
-stays whole (vaelab.io writes atomically) and `ckpt_path=last` continues from it. Lightning
+stays whole (vaelab.runs.io writes atomically) and `ckpt_path=last` continues from it. Lightning
 calls the SIGTERM handler that was installed before its own too: the one installed here, which
 then only notes the signal. Outside Lightning's loops (the checks, loading the data, between
 fitting and testing) it raises `Terminated` at once.

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vaelab.errors import ConfigError
+
 
 def _early_stopping(callbacks: dict[str, Any] | None) -> bool:
     return any(
@@ -26,12 +28,12 @@ def check_stopping(tree: dict[str, Any]) -> None:
     max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
     rules = "trainer.max_steps=N, trainer.max_time=DD:HH:MM:SS or callbacks=early_stopping"
     if max_steps == 0:
-        raise ValueError("trainer.max_steps=0: trains nothing; must be -1 (no step limit) or >= 1")
+        raise ConfigError("trainer.max_steps=0: trains nothing; must be -1 (no step limit) or >= 1")
     if max_epochs == 0:
-        raise ValueError(f"trainer.max_epochs=0: trains nothing; must be >= 1, or -1 (until {rules} stops it)")
+        raise ConfigError(f"trainer.max_epochs=0: trains nothing; must be >= 1, or -1 (until {rules} stops it)")
     has_rule = (max_steps or -1) > 0 or trainer.get("max_time") is not None or _early_stopping(tree.get("callbacks"))
     if max_epochs == -1 and not has_rule:
-        raise ValueError(
+        raise ConfigError(
             f"trainer.max_epochs=-1: trains until a stopping rule ends it, and none is set; set {rules}, "
             "or trainer.max_epochs >= 1"
         )

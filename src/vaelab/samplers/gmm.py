@@ -15,6 +15,7 @@ import torch
 from torch.distributions import Categorical, Distribution, MixtureSameFamily, MultivariateNormal
 
 from vaelab.config.types import PosInt, Seed
+from vaelab.errors import ConfigError
 
 
 class GMMSampler:
@@ -40,7 +41,7 @@ class GMMSampler:
 
         n = codes.shape[0]
         if n < self.n_components:
-            raise ValueError(
+            raise ConfigError(
                 f"sampler.n_components={self.n_components}: the train split has only {n} examples to fit them to"
             )
         gm = GaussianMixture(self.n_components, covariance_type="full", random_state=self.seed)

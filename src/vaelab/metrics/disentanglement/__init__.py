@@ -41,17 +41,7 @@ from vaelab.metrics.disentanglement.utils import (
     factor_sizes,
     posterior_mean,
 )
-
-#: Keys of evaluate_all's scores (each also has a `<metric>_seconds` timing, DCI one for its three).
-SCORE_KEYS = (
-    "mig",
-    "sap",
-    "dci_disentanglement",
-    "dci_completeness",
-    "dci_informativeness",
-    "factor_vae_score",
-    "beta_vae_score",
-)
+from vaelab.metrics.names import SCORE_KEYS
 
 DEFAULT_SIZES: dict[str, dict[str, int]] = {
     "mig": {"num_train": 10_000},

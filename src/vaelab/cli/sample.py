@@ -6,7 +6,7 @@
 
 A Hydra app (conf/sample.yaml; `python sample.py` runs the same; -m sweeps, e.g. over
 temperature=0.5,0.8,1.0). The model and its whole config come from the checkpoint, changed by
-the command line as for vaelab-eval (vaelab.checkpoint). Draws n codes z from the sampler
+the command line as for vaelab-eval (vaelab.runs.checkpoint). Draws n codes z from the sampler
 (conf/sampler: the model's prior, or `gmm`, a Gaussian mixture fitted to the training codes,
 Ghosh et al. 2020), with their standard deviation scaled by `temperature`, decodes them to the
 likelihood's mean and writes samples.png (a grid) and samples.npy (n, *data_shape) into the
@@ -22,12 +22,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from vaelab.apps import CONF_DIR, app_settings, from_command_line, run_app
-from vaelab.checkpoint import load_model
+from vaelab.cli.apps import CONF_DIR, app_settings, from_command_line, run_app
 from vaelab.config import schema, targets
 from vaelab.config.composition import task_started
-from vaelab.errors import reported
-from vaelab.io import make_dir
+from vaelab.errors import ConfigError, reported
+from vaelab.runs.checkpoint import load_model
+from vaelab.runs.io import make_dir
 
 
 def sample(cfg: DictConfig) -> list[Path]:
@@ -38,17 +38,17 @@ def sample(cfg: DictConfig) -> list[Path]:
     import torch
     from hydra.core.hydra_config import HydraConfig
 
-    from vaelab import pictures
+    from vaelab.callbacks import pictures
 
     settings = app_settings(cfg, "sample", schema.SampleApp)
     n, temperature, interpolate = settings["n"], settings["temperature"], settings["interpolate"]
     if interpolate and (temperature != 1.0 or settings["sampler"]["_target_"] != "vaelab.samplers.PriorSampler"):
-        raise ValueError("interpolate=true decodes paths between encoded images: sampler and temperature do not apply")
+        raise ConfigError("interpolate=true decodes paths between encoded images: sampler and temperature do not apply")
     out = Path(HydraConfig.get().runtime.output_dir)
     groups, overrides = from_command_line(cfg, "sample")
     trust = targets.Trust.of(settings["trust"])
     system, ckpt_cfg, _ = load_model(settings["ckpt_path"], overrides, groups, {"paths.output_dir": str(out)}, trust)
-    model = system.model
+    model = system.vae
     sampler = targets.instantiate(settings["sampler"], path="sampler")
     make_dir(out, "hydra.run.dir")
     torch.manual_seed(settings["seed"])
@@ -83,7 +83,7 @@ def sample(cfg: DictConfig) -> list[Path]:
             x_test = datamodule.splits["test"][0]
             idx = torch.randperm(len(x_test))[: 2 * pairs]
             if len(idx) < 2 * pairs:
-                raise ValueError(f"pairs={pairs} needs {2 * pairs} test examples, the test split has {len(x_test)}")
+                raise ConfigError(f"pairs={pairs} needs {2 * pairs} test examples, the test split has {len(x_test)}")
             x_a, x_b = x_test[idx[:pairs]], x_test[idx[pairs:]]
             for mode in ("linear", "spherical"):
                 path = model.interpolate(x_a, x_b, steps=steps, mode=mode)

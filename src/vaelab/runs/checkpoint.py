@@ -12,7 +12,7 @@ A checkpoint is data from anywhere, so reading one:
 - its checkpoint callbacks' records must be of ModelCheckpoint's shape, naming plain local
   files in their own folder (vaelab.runs.callback_state): Lightning deletes files by them.
 
-vaelab-eval and vaelab-sample (vaelab.apps) hand `load_model` the groups chosen on their command
+vaelab-eval and vaelab-sample (vaelab.cli.apps) hand `load_model` the groups chosen on their command
 line and the overrides of the checkpoint's other settings.
 """
 
@@ -29,7 +29,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from vaelab.config import schema, targets
+from vaelab.errors import CheckpointError, MissingFile
 from vaelab.runs.callback_state import check_records
+from vaelab.runs.formats import migrate
 
 # Interpolations in a stored config may reference other keys (${model.latent_dim}) and call this only.
 SAFE_RESOLVERS = ("vaelab.params_per_dim",)
@@ -44,23 +46,23 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         found = next((p for p in (path / "checkpoints" / "last.ckpt", path / "last.ckpt") if p.is_file()), None)
         hint = f"did you mean ckpt_path={found}?" if found else "give a .ckpt file (a run's checkpoints/last.ckpt)"
-        raise ValueError(f"ckpt_path={path}: is a directory, not a checkpoint file; {hint}")
+        raise CheckpointError(f"ckpt_path={path}: is a directory, not a checkpoint file; {hint}")
     if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={path}: no such file")
+        raise MissingFile(f"ckpt_path={path}: no such file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols: nothing the user can act on
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, not a torch file, a pickle with code in it, ...
         # torch's own message advises loading with weights_only=False, which would run the file's code.
-        raise ValueError(f"ckpt_path={path}: not a readable checkpoint: {_unreadable(path, err)}") from None
+        raise CheckpointError(f"ckpt_path={path}: not a readable checkpoint: {_unreadable(path, err)}") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
+        raise CheckpointError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
     if not isinstance(checkpoint.get("vaelab"), dict) or not isinstance(checkpoint["vaelab"].get("config"), dict):
-        raise ValueError(f"ckpt_path={path}: holds no vaelab config, so the model cannot be rebuilt from it")
+        raise CheckpointError(f"ckpt_path={path}: holds no vaelab config, so the model cannot be rebuilt from it")
     _refuse_resolvers(checkpoint["vaelab"]["config"], f"ckpt_path={path}")
     check_records(checkpoint.get("callbacks"), f"ckpt_path={path}")
-    _migrate(checkpoint)
+    migrate(checkpoint)  # older formats in today's (vaelab.runs.formats)
     _one_name_for_k(checkpoint["vaelab"]["config"])
     _trainer_defaults(checkpoint["vaelab"]["config"])
     return checkpoint
@@ -112,31 +114,6 @@ def _one_name_for_k(config: dict[str, Any]) -> None:
                 model[copy] = f"${{eval.{name}}}"
 
 
-def _migrate(checkpoint: dict[str, Any]) -> None:
-    """A checkpoint from before the model/system split (vaelab 0.1.0: `model._target_:
-    vaelab.model.VAE`, beta and kl_warmup_steps on the model) in today's layout: the system
-    around the model, the ELBO objective with its beta, a linear KL schedule, the N(0, I) prior.
-    Its weights move under `model.`. It can be evaluated and sampled, not resumed."""
-    config = checkpoint["vaelab"]["config"]
-    model = config.get("model")
-    if not (isinstance(model, dict) and model.get("_target_") == "vaelab.model.VAE"):
-        return
-    beta, warmup = model.pop("beta", 1.0), model.pop("kl_warmup_steps", 0)
-    config["prior"] = {"_target_": "vaelab.priors.StandardNormal", "latent_dim": "${model.latent_dim}"}
-    config["objective"] = {"_target_": "vaelab.objectives.ELBO", "beta": beta, "free_bits": 0.0}
-    config["kl_schedule"] = (
-        {"_target_": "vaelab.kl_schedules.Linear", "steps": warmup}
-        if warmup
-        else {"_target_": "vaelab.kl_schedules.Constant"}
-    )
-    model.update(
-        {"_target_": "vaelab.system.VAESystem", "prior": "${prior}", "objective": "${objective}"}
-        | {"kl_schedule": "${kl_schedule}"}
-    )
-    checkpoint["state_dict"] = {f"model.{k}": v for k, v in checkpoint["state_dict"].items()}
-    checkpoint["vaelab"]["migrated_from"] = "vaelab 0.1.0 (before the model/system split)"
-
-
 def _refuse_resolvers(tree: Any, source: str, where: str = "") -> None:
     if isinstance(tree, dict):
         for key, value in tree.items():
@@ -179,13 +156,13 @@ def stored_config(
         cfg = OmegaConf.create(checkpoint["vaelab"]["config"])
         model_shape = list(OmegaConf.select(cfg, "model.data_shape"))  # what the weights were trained on
     except (OmegaConfBaseException, ValueError, TypeError) as err:
-        raise ValueError(f"{source}: its stored config is not readable ({' '.join(str(err).split())})") from None
+        raise CheckpointError(f"{source}: its stored config is not readable ({' '.join(str(err).split())})") from None
     OmegaConf.set_struct(cfg, True)  # an override of a key the config lacks is an error, not a new key
     for group, (choice, node) in (groups or {}).items():
         _replace_group(cfg, group, choice, node)
     for override in parse_overrides(overrides):
         if override.is_add() or override.is_delete() or override.is_sweep_override():
-            raise ValueError(
+            raise CheckpointError(
                 f"{override.input_line}: a checkpoint's settings are changed with key=value, "
                 "not added (+), removed (~) or swept (a,b without -m)"
             )
@@ -210,7 +187,7 @@ def parse_overrides(overrides: Sequence[str]) -> list[Any]:
     try:
         return OverridesParser.create().parse_overrides(list(overrides))
     except HydraException as err:
-        raise ValueError(" ".join(str(err).split())) from None
+        raise CheckpointError(" ".join(str(err).split())) from None
 
 
 def _replace_group(cfg: DictConfig, group: str, choice: str, node: Any) -> None:
@@ -220,7 +197,7 @@ def _replace_group(cfg: DictConfig, group: str, choice: str, node: Any) -> None:
     stored = OmegaConf.to_container(stored, resolve=False) if OmegaConf.is_config(stored) else stored
     if group in MODEL_GROUPS and node != stored:
         where = _first_difference(node, stored, group)
-        raise ValueError(
+        raise CheckpointError(
             f"{group}={choice}: refused: the checkpoint's weights define its {group}, and {where}; "
             f"leave {group}= out to use the checkpoint's"
         )
@@ -250,8 +227,8 @@ def _apply(cfg: DictConfig, key: str, value: Any, shown: str) -> None:
             elsewhere = [p for p in _paths(cfg) if p.endswith(f".{leaf}")]
             hint = f"; did you mean {elsewhere[0]}?" if elsewhere else ""
         if leaf not in known:
-            raise ValueError(f"{shown}: the checkpoint's config has no setting {key}{hint}") from None
-        raise ValueError(f"{shown}: {' '.join(str(err).split()[:20])}") from None
+            raise CheckpointError(f"{shown}: the checkpoint's config has no setting {key}{hint}") from None
+        raise CheckpointError(f"{shown}: {' '.join(str(err).split()[:20])}") from None
 
 
 def _paths(cfg: DictConfig, prefix: str = "") -> list[str]:
@@ -290,6 +267,6 @@ def load_weights(model, checkpoint: dict[str, Any], path: str | Path, context: s
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
         detail = " ".join(str(err).split())[:400]
-        raise ValueError(
+        raise CheckpointError(
             f"ckpt_path={path}: its weights do not fit the model its config describes{context}: {detail}"
         ) from err

@@ -19,13 +19,12 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import vaelab
-from vaelab import rundir
-from vaelab.checkpoint import load_weights, read_checkpoint, stored_config
 from vaelab.config import schema, targets
-from vaelab.errors import root_cause
-from vaelab.io import make_dir, write_json, write_text
-from vaelab.resume import check_resumable
-from vaelab.runs import lock, signals
+from vaelab.errors import ConfigError, NotFinite, root_cause
+from vaelab.runs import lock, rundir, signals
+from vaelab.runs.checkpoint import load_weights, read_checkpoint, stored_config
+from vaelab.runs.io import make_dir, write_json, write_text
+from vaelab.runs.resume import check_resumable
 from vaelab.runs.stopping import check_stopping
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ def run_info(cfg: DictConfig) -> dict[str, Any]:
 
 def resume_path(cfg: DictConfig, output_dir: Path) -> Path | None:
     """The checkpoint to resume from: ckpt_path, where "last" is this run directory's last.ckpt
-    (with ckpt_path=last Hydra runs in the earlier run's directory: see vaelab.rundir). A job that
+    (with ckpt_path=last Hydra runs in the earlier run's directory: see vaelab.runs.rundir). A job that
     SLURM runs again runs in the directory it ran in before and continues from that directory's
     own checkpoint, whatever ckpt_path says (rundir.requeue_checkpoint)."""
     if rundir.requeued() and (own := rundir.requeue_checkpoint(output_dir)) is not None:
@@ -88,7 +87,7 @@ def check_resume(cfg: DictConfig, path: Path, model) -> None:
     settings (bar those a resume may change) and holds weights of this model's shape."""
     checkpoint = read_checkpoint(path)
     if "migrated_from" in checkpoint["vaelab"]:
-        raise ValueError(
+        raise ConfigError(
             f"ckpt_path={path}: made by {checkpoint['vaelab']['migrated_from']}: it can be evaluated and sampled "
             f"(vaelab-eval, vaelab-sample), not resumed; start a new run without ckpt_path"
         )
@@ -246,7 +245,7 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
             datamodule.prepare_data()
         datamodule.setup("fit")
         for split in ("train", "val", "test") if cfg.get("test") else ("train", "val"):
-            check_data_fits(model.model.likelihood, datamodule, split, cfg.data)
+            check_data_fits(model.vae.likelihood, datamodule, split, cfg.data)
 
     trainer: L.Trainer = targets.instantiate(
         cfg.trainer,
@@ -284,7 +283,7 @@ def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | No
     except FloatingPointError as err:
         last = output_dir / "checkpoints" / "last.ckpt"
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved before"
-        raise FloatingPointError(f"{err}; training stopped, {kept}") from err
+        raise NotFinite(f"{err}; training stopped, {kept}") from err
     # A SIGTERM in the last batch lets fitting end; Lightning forgets it when testing starts.
     signals.raise_if_received()
     metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}

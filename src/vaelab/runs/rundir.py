@@ -12,7 +12,7 @@ so Hydra itself runs the job in the directory chosen here:
 - in a SLURM job that SLURM runs again (requeued by Lightning's SIGUSR1 handler or by
   submitit, preempted, a node lost: the same job id, SLURM_RESTART_COUNT > 0), the directory
   where that job ran the same command: each run notes its SLURM job in `slurm_job.txt`, and
-  vaelab.run resumes from that directory's own checkpoint (`requeue_checkpoint`).
+  vaelab.runs.train resumes from that directory's own checkpoint (`requeue_checkpoint`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from vaelab.io import append_line, make_dir
-from vaelab.resume import may_change
+from vaelab.errors import MissingFile
+from vaelab.runs.io import append_line, make_dir
+from vaelab.runs.resume import may_change
 
 # Hydra may resolve hydra.run.dir more than once in a process; the choice must not change.
 _chosen: dict[tuple, str] = {}
@@ -56,7 +57,7 @@ def find_resumable(runs: Path, overrides: list[str]) -> Path | None:
     return next((run for run, recorded in _resumable(runs) if _same_command(recorded) == wanted), None)
 
 
-def _no_resumable(runs: Path, overrides: list[str]) -> FileNotFoundError:
+def _no_resumable(runs: Path, overrides: list[str]) -> MissingFile:
     wanted = _same_command(overrides)
     newest = _resumable(runs)[:1]
     differs = ""
@@ -65,7 +66,7 @@ def _no_resumable(runs: Path, overrides: list[str]) -> FileNotFoundError:
         theirs = _same_command(recorded)
         diff = [o for o in wanted if o not in theirs] + [f"(no {o})" for o in theirs if o not in wanted]
         differs = f" (the newest, {run.name}, differs in {' '.join(diff)}: a resume may not change those)"
-    return FileNotFoundError(
+    return MissingFile(
         f"ckpt_path=last: no earlier run of this command left a checkpoints/last.ckpt under {runs}{differs}; "
         f"give ckpt_path=PATH/TO/last.ckpt to resume another run"
     )

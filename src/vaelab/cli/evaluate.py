@@ -8,7 +8,7 @@
 A Hydra app (conf/eval.yaml; `python eval.py` runs the same). The model and its whole config
 come from the checkpoint; a group named on the command line replaces the checkpoint's (data=mnist
 scores a Fashion-MNIST model on MNIST) and any other key=value changes the checkpoint's config
-(vaelab.checkpoint). Runs the model's own test step over the split: the ELBO and its parts, the
+(vaelab.runs.checkpoint). Runs the model's own test step over the split: the ELBO and its parts, the
 importance-weighted NLL with K = eval.num_samples (Burda et al., 2016, eq. 8), bits per dimension,
 active units, KL per dimension; writes metrics.json and the pictures into the output directory
 (hydra.run.dir; by default <run>/eval/<split>-K<k>-<time> beside the checkpoint's run) and prints
@@ -23,12 +23,12 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from vaelab.apps import CONF_DIR, app_settings, data_config, from_command_line, run_app
-from vaelab.checkpoint import load_model
+from vaelab.cli.apps import CONF_DIR, app_settings, data_config, from_command_line, run_app
 from vaelab.config import schema, targets
 from vaelab.config.composition import task_started
 from vaelab.errors import reported
-from vaelab.io import make_dir, write_json
+from vaelab.runs.checkpoint import load_model
+from vaelab.runs.io import make_dir, write_json
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from lightning.pytorch.callbacks import RichProgressBar
 
     from vaelab.callbacks import ImageGrids
-    from vaelab.run import check_data_fits, finish_loggers, instantiate_all
+    from vaelab.runs.train import check_data_fits, finish_loggers, instantiate_all
 
     settings = app_settings(cfg, "eval", schema.EvalApp)
     split, k, ckpt_path = settings["split"], settings["eval"]["num_samples"], settings["ckpt_path"]
@@ -51,7 +51,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     changes = {key: value for key, value in changes.items() if value is not None}
     groups, overrides = from_command_line(cfg, "eval")
     trust = targets.Trust.of(settings["trust"])  # what the checkpoint's config may name (config.targets)
-    model, ckpt_cfg, _ = load_model(ckpt_path, overrides, groups, changes, trust)
+    system, ckpt_cfg, _ = load_model(ckpt_path, overrides, groups, changes, trust)
     # Before any work: each OOD set names a data config of a shape the model can score.
     ood_sets = {
         name: data_config(name, ckpt_cfg, (settings["ood_data_dirs"] or {}).get(name)) for name in settings["ood"]
@@ -61,14 +61,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
         for name, node in ood_sets.items():
             if node.get("shape") is not None:  # else read from the files, checked when they are
-                check_fits(model.model.data_shape, node.shape, f"ood={name}", settings["ood_resize"])
+                check_fits(system.vae.data_shape, node.shape, f"ood={name}", settings["ood_resize"])
     make_dir(out, "hydra.run.dir")
 
     L.seed_everything(ckpt_cfg.seed, verbose=False)
     datamodule = targets.instantiate(ckpt_cfg.data, path="data", trust=trust)
     # The test split alone reads only the test files (MNIST, CIFAR-10); train and val need them all.
     datamodule.setup("test" if split == "test" else "fit")
-    check_data_fits(model.model.likelihood, datamodule, split, ckpt_cfg.data)
+    check_data_fits(system.vae.likelihood, datamodule, split, ckpt_cfg.data)
 
     # Loggers only when named (logger=wandb); they get the split's own keys after the test, not test/.
     loggers = instantiate_all(ckpt_cfg.logger, "logger") if "logger" in groups else []
@@ -91,21 +91,21 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     )
     try:
         # The model's test step computes everything; its keys say test/, renamed to the split evaluated.
-        (results,) = trainer.test(model, dataloaders=datamodule.loader(split, train=False), verbose=False)
+        (results,) = trainer.test(system, dataloaders=datamodule.loader(split, train=False), verbose=False)
         metrics: dict[str, Any] = {key.replace("test/", f"{split}/", 1): v for key, v in results.items()}
-        metrics.update({f"{split}/{key}": v for key, v in model.latent_report["test"].items()})
+        metrics.update({f"{split}/{key}": v for key, v in system.latent_report["test"].items()})
         metrics.update({"ckpt_path": str(Path(ckpt_path).resolve()), "split": split, "eval.num_samples": k})
         if settings["disentanglement"] != "none":  # on data with ground-truth factors only
             from vaelab.callbacks.disentanglement import scores
 
             fast = settings["disentanglement"] == "fast"
             seed = OmegaConf.select(ckpt_cfg, "callbacks.disentanglement.seed", default=0)  # as the run scored
-            found = scores(model, datamodule, seed=int(seed), fast=fast)
+            found = scores(system.vae, datamodule, seed=int(seed), fast=fast)
             metrics.update({f"{split}/{key}": value for key, value in found.items()})
         if settings["ood"]:
-            metrics.update(ood_report(model, ckpt_cfg, datamodule, ood_sets, settings, out))
+            metrics.update(ood_report(system.vae, ckpt_cfg, datamodule, ood_sets, settings, out))
         if settings["quality"]["features"] != "none":
-            metrics.update(quality_report(model, ckpt_cfg, datamodule, split, settings["quality"], out))
+            metrics.update(quality_report(system.vae, ckpt_cfg, datamodule, split, settings["quality"], out))
         write_json(out / "metrics.json", metrics)
         log_to(loggers, ckpt_cfg, metrics, split, out)
     except BaseException:
@@ -117,7 +117,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-def ood_report(model, ckpt_cfg, datamodule, ood_sets: dict[str, DictConfig], settings, out: Path) -> dict[str, float]:
+def ood_report(vae, ckpt_cfg, datamodule, ood_sets: dict[str, DictConfig], settings, out: Path) -> dict[str, float]:
     """vaelab.ood's scores of the in-distribution test split against each OOD set (data configs):
     their test splits in the model's data space (binarised as the model's data is, resized if asked)."""
     from vaelab import ood
@@ -128,14 +128,14 @@ def ood_report(model, ckpt_cfg, datamodule, ood_sets: dict[str, DictConfig], set
         source = targets.instantiate(node, path=f"ood={name}")
         others[name] = ood.ood_test_split(
             source,
-            model.model.data_shape,
+            vae.data_shape,
             binarize=ckpt_cfg.data.get("binarize", "none"),
             resize_to_model=settings["ood_resize"],
             where=f"ood={name}",
         )
     # No logger here: the histograms are PNGs in `out`, which log_to sends with the other pictures.
     return ood.report(
-        model,
+        vae,
         in_test,
         in_val,
         others,
@@ -147,7 +147,7 @@ def ood_report(model, ckpt_cfg, datamodule, ood_sets: dict[str, DictConfig], set
     )
 
 
-def quality_report(model, ckpt_cfg: DictConfig, datamodule, split: str, settings, out: Path) -> dict[str, float]:
+def quality_report(vae, ckpt_cfg: DictConfig, datamodule, split: str, settings, out: Path) -> dict[str, float]:
     """vaelab.quality's numbers of prior samples (as many as the split has, or quality.num_samples)."""
     import torch
 
@@ -156,7 +156,7 @@ def quality_report(model, ckpt_cfg: DictConfig, datamodule, split: str, settings
     n = settings["num_samples"] or len(datamodule.splits[split][0])
     with torch.random.fork_rng():
         torch.manual_seed(settings["seed"])
-        samples = model.model.sample(n)  # (n, *data_shape): decoded means of z ~ p(z)
+        samples = vae.sample(n)  # (n, *data_shape): decoded means of z ~ p(z)
     return score_samples(samples, datamodule, split, settings, Path(ckpt_cfg.paths.data_dir) / "feature_nets", out)
 
 
@@ -166,7 +166,7 @@ def log_to(loggers: list[Any], ckpt_cfg: DictConfig, metrics: dict[str, Any], sp
         return
     from torchvision.io import ImageReadMode, decode_png, read_file
 
-    from vaelab import pictures
+    from vaelab.callbacks import pictures
 
     images = {p.stem: decode_png(read_file(str(p)), ImageReadMode.RGB).float() / 255 for p in sorted(out.glob("*.png"))}
     for logger in loggers:

@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from vaelab.config.schema import interpolated_paths, is_copy
+from vaelab.errors import ConfigError
 
 # Dotted prefixes of the settings a resumed run may change.
 MAY_CHANGE = (
@@ -89,7 +90,7 @@ def check_resumable(stored: DictConfig, current: DictConfig, path: str | Path) -
     if changed:
         key, was, now = changed[0]
         more = f" (and {len(changed) - 1} more: {', '.join(k for k, _, _ in changed[1:4])})" if len(changed) > 1 else ""
-        raise ValueError(
+        raise ConfigError(
             f"ckpt_path={path}: {key}={now} differs from the checkpoint's run ({key}={was}){more}; a resumed run "
             f"continues that run and may only change {', '.join(MAY_CHANGE[1:])}. "
             f"Drop the override to resume, or start a new run without ckpt_path"

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vaelab.errors import DiskFullError
+from vaelab.errors import DiskFullError, NotAFolder
 
 __all__ = [
     "append_line",
@@ -124,9 +124,9 @@ def make_dir(path: str | os.PathLike, setting: str) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise NotADirectoryError(f"{setting}={path}: a file is in the way; it must be a directory") from None
+        raise NotAFolder(f"{setting}={path}: a file is in the way; it must be a directory") from None
     except OSError as err:
-        raise NotADirectoryError(f"{setting}={path}: cannot create the directory ({err.strerror})") from None
+        raise NotAFolder(f"{setting}={path}: cannot create the directory ({err.strerror})") from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise NotADirectoryError(f"{setting}={path}: the directory is not writable")
+        raise NotAFolder(f"{setting}={path}: the directory is not writable")
     return path

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid, save_image
 
+from vaelab.errors import ConfigError
+
 PAD = 1
 
 
@@ -63,7 +65,7 @@ def latent_plane(model, n: int = 15, span: float = 3.0) -> torch.Tensor:
     """For a 2-D latent space: decoded means over an n x n grid of z in [-span, span]^2
     (z_1 grows to the right, z_2 upwards)."""
     if model.latent_dim != 2:
-        raise ValueError(f"the latent plane needs model.latent_dim=2, got {model.latent_dim}")
+        raise ConfigError(f"the latent plane needs model.latent_dim=2, got {model.latent_dim}")
     v = torch.linspace(-span, span, n)
     z = torch.stack(torch.meshgrid(v, v.flip(0), indexing="xy"), dim=-1).reshape(-1, 2)
     return _grid(model.decode(z.to(model.device)).mean, nrow=n)

@@ -3,10 +3,10 @@ plane as one more W&B run in the sweep's group.
 
 The plane is that of Alemi et al. (2018), "Fixing a Broken ELBO", Fig. 1: every run a point
 (R, D), rate R = KL(q(z|x) || p(z)) and distortion D = E_q[-log p(x|z)] (nats), on the lines
-D + R = -ELBO = const (vaelab.compare draws them in rate_distortion.png).
+D + R = -ELBO = const (vaelab.compare.cli draws them in rate_distortion.png).
 
 `SweepComparison` is a Hydra callback (conf/hydra/default.yaml, `hydra.callbacks`). It runs
-`python -m vaelab.sweep_callback SWEEP_DIR --group GROUP` in a child process, which
+`python -m vaelab.compare.sweep_callback SWEEP_DIR --group GROUP` in a child process, which
 - writes SWEEP_DIR/comparison/ as `vaelab-compare SWEEP_DIR` does (sorted by test/nll);
 - when the jobs logged to W&B (a job directory holds wandb/run-* or wandb/offline-run-*),
   starts a W&B run in their project and group, job_type "comparison", in their mode, recorded in
@@ -34,8 +34,10 @@ from typing import Any
 import yaml
 from hydra.experimental.callback import Callback
 
-from vaelab.compare import compare, find_runs, metrics_found, plane_points, run_label, swept_knobs
-from vaelab.errors import exit_code
+from vaelab.compare.cli import compare
+from vaelab.compare.plots import plane_points
+from vaelab.compare.runs import find_runs, metrics_found, run_label, swept_knobs
+from vaelab.errors import ConfigError, exit_code
 from vaelab.logger.wandb import sweep_group
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ class SweepComparison(Callback):
         if self.done or self.sweep_dir is None or not self.sweep_dir.is_dir():
             return  # done already, or the sweep failed before it wrote anything
         self.done = True
-        cmd = [sys.executable, "-m", "vaelab.sweep_callback", str(self.sweep_dir), "--group", self.group]
+        cmd = [sys.executable, "-m", "vaelab.compare.sweep_callback", str(self.sweep_dir), "--group", self.group]
         try:
             # stdout (the table) goes to the console; stderr (W&B's chatter) only into a failure's warning.
             child = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, timeout=self.timeout)
@@ -151,7 +153,7 @@ def publish(sweep_dir: Path, group: str) -> Path:
     runs = find_runs([sweep_dir])
     found = metrics_found(runs)
     if not found:
-        raise ValueError("no run of the sweep left metrics; nothing to compare")
+        raise ConfigError("no run of the sweep left metrics; nothing to compare")
     metric, mode = ("test/nll", "min") if "test/nll" in found else ("val/elbo", "max")  # test: false
     split = "test" if "test/kl" in found else "val"
     out = compare([str(sweep_dir)], metric=metric, mode=mode, split=split)
@@ -162,7 +164,9 @@ def publish(sweep_dir: Path, group: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelab.sweep_callback", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m vaelab.compare.sweep_callback", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("sweep_dir", type=Path)
     parser.add_argument("--group", required=True, help="the W&B group of the sweep's jobs")
     args = parser.parse_args(argv)

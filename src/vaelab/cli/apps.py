@@ -2,7 +2,7 @@
 
 A group chosen on their command line (data=mnist) replaces the checkpoint's (the model-defining
 groups only when they match: the weights define them), and every other `key=value` that is not
-the app's own changes the checkpoint's config, with every check of vaelab.checkpoint
+the app's own changes the checkpoint's config, with every check of vaelab.runs.checkpoint
 (`command_line`, `from_command_line`, `load_model`).
 """
 
@@ -17,11 +17,10 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vaelab.checkpoint import parse_overrides
+from vaelab.conf import CONF_DIR  # noqa: E402 (re-exported: the apps' configs live there)
 from vaelab.config import schema
-
-#: conf/ at the root of the source tree (the package is installed editable from it, or run from a clone).
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+from vaelab.errors import ConfigError
+from vaelab.runs.checkpoint import parse_overrides
 
 
 @functools.cache
@@ -85,7 +84,7 @@ def app_settings(cfg: DictConfig, app: str, section: Any) -> dict[str, Any]:
     """The app's own settings (conf/<app>.yaml and its own groups), checked against `section`
     (its schema, e.g. schema.EvalApp), resolved; before any work."""
     if OmegaConf.is_missing(cfg, "ckpt_path"):
-        raise ValueError("ckpt_path: missing; give the checkpoint: ckpt_path=PATH")
+        raise ConfigError("ckpt_path: missing; give the checkpoint: ckpt_path=PATH")
     own, _ = app_layout(app)
     return schema.validate(OmegaConf.masked_copy(cfg, [k for k in own if k != "hydra" and k in cfg]), section)
 
@@ -94,7 +93,7 @@ def run_app(hydra_main: Callable[[], Any], app: str, argv: Sequence[str] | None 
     """A console script's body: the Hydra app `hydra_main` on `argv` (default: sys.argv[1:]) after
     `command_line`; its exit code (errors are one line, see vaelab.errors)."""
     from vaelab.errors import exit_code
-    from vaelab.io import make_dir
+    from vaelab.runs.io import make_dir
 
     words = sys.argv[1:] if argv is None else list(argv)
     for key, _, value in (word.partition("=") for word in words):
@@ -122,7 +121,7 @@ def beside_run(ckpt_path: str | None, folder: str) -> str:
 
     with reported():  # Hydra resolves this before the app starts: a missing ckpt_path in one line
         if ckpt_path is None:
-            raise ValueError("ckpt_path: missing; give the checkpoint: ckpt_path=PATH")
+            raise ConfigError("ckpt_path: missing; give the checkpoint: ckpt_path=PATH")
     path = Path(str(ckpt_path)).expanduser().absolute()
     run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     return str(run / folder)
@@ -137,7 +136,7 @@ def data_config(name: str, ckpt_cfg: DictConfig, data_dir: str | None = None) ->
     """conf/data/<name>.yaml as the checkpoint's run would have composed it (its paths and seed),
     resolved and checked by the schema; `data_dir` replaces the config's own."""
     if name not in data_names():
-        raise ValueError(f"ood: unknown data config {name!r}; choose from {', '.join(data_names())}")
+        raise ConfigError(f"ood: unknown data config {name!r}; choose from {', '.join(data_names())}")
     cfg = ckpt_cfg.copy()
     with open_dict(cfg):
         cfg.data = OmegaConf.load(CONF_DIR / "data" / f"{name}.yaml")

@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from vaelab.compare import DISENTANGLEMENT, _number, _pyplot, _yaml_file
+from vaelab.compare.plots import pyplot
+from vaelab.compare.runs import number, yaml_file
+from vaelab.metrics.names import SCORE_KEYS as DISENTANGLEMENT
 
 # Objective class -> (its conf/objective name, the setting a study sweeps).
 STRENGTH = {
@@ -43,13 +45,13 @@ def regularisation(run: dict[str, Any]) -> tuple[str, str, float] | None:
     """(objective, knob, strength) of a run, e.g. ("factor_vae", "gamma", 35.0); DIP-VAE's
     objective names its variant ("dip_vae_ii"). None for an objective without a strength (IWAE)
     or a strength that is not a positive number (a log axis has no place for it)."""
-    objective = _yaml_file(run["dir"] / "config.yaml")
+    objective = yaml_file(run["dir"] / "config.yaml")
     objective = objective.get("objective") if isinstance(objective, dict) else None
     if isinstance(objective, dict) and "_target_" in objective:
         if objective["_target_"] not in STRENGTH:
             return None
         name, knob = STRENGTH[objective["_target_"]]
-        value = _number(objective.get(knob))
+        value = number(objective.get(knob))
         if name == "dip_vae" and isinstance(objective.get("variant"), str):
             name = f"dip_vae_{objective['variant']}"
     else:
@@ -69,7 +71,7 @@ def regularisation(run: dict[str, Any]) -> tuple[str, str, float] | None:
 def scores_found(runs: list[dict[str, Any]], split: str) -> list[str]:
     """The `<split>/<score>` keys some run that is not broken has, in DISENTANGLEMENT's order."""
     keys = [f"{split}/{s}" for s in DISENTANGLEMENT]
-    return [k for k in keys if any(_number(r["metrics"].get(k)) is not None for r in runs if r["state"] != "broken")]
+    return [k for k in keys if any(number(r["metrics"].get(k)) is not None for r in runs if r["state"] != "broken")]
 
 
 def strength_curves(runs: list[dict[str, Any]], metric: str) -> dict[str, dict[float, list[float]]]:
@@ -77,7 +79,7 @@ def strength_curves(runs: list[dict[str, Any]], metric: str) -> dict[str, dict[f
     are not broken and have the metric and a strength."""
     curves: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        value, where = _number(r["metrics"].get(metric)), regularisation(r)
+        value, where = number(r["metrics"].get(metric)), regularisation(r)
         if r["state"] != "broken" and value is not None and where is not None:
             curves[f"{where[0]} ({where[1]})"][where[2]].append(value)
     return {name: dict(points) for name, points in curves.items()}
@@ -88,7 +90,7 @@ def rank_correlation(runs: list[dict[str, Any]], split: str = "test") -> tuple[l
     every score some run has; None with fewer than 3 such runs. A score that is the same in every
     run has no ranks to correlate: its row and column are NaN."""
     names = scores_found(runs, split)
-    table = [[_number(r["metrics"].get(k)) for k in names] for r in runs if r["state"] != "broken"]
+    table = [[number(r["metrics"].get(k)) for k in names] for r in runs if r["state"] != "broken"]
     table = np.array([row for row in table if None not in row], dtype=np.float64)  # (runs, scores)
     if len(names) < 2 or len(table) < 3:
         return None
@@ -111,7 +113,7 @@ def plot_strength(runs: list[dict[str, Any]], split: str, out: Path) -> Path | N
     metrics = list(curves)
     if not metrics:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(4, len(metrics))
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), dpi=100, squeeze=False)
@@ -149,7 +151,7 @@ def plot_rank_correlation(runs: list[dict[str, Any]], split: str, out: Path) -> 
     if found is None:
         return None
     names, rho, n = found
-    plt = _pyplot()
+    plt = pyplot()
     size = 1.0 + 0.75 * len(names)
     fig, ax = plt.subplots(figsize=(size + 1.2, size), dpi=100)
     image = ax.imshow(np.ma.masked_invalid(rho), cmap="RdBu_r", vmin=-1, vmax=1)

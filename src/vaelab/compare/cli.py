@@ -1,0 +1,137 @@
+"""vaelab-compare: one table and a few plots for the runs of one or more sweeps, offline.
+
+    vaelab-compare SWEEP_DIR [SWEEP_DIR ...] [--metric test/nll] [--mode min|max] [--out DIR]
+                   [--split test|val] [--curve val/elbo]
+
+Reads every run directory below the given folders (a directory with `.hydra/overrides.yaml`:
+Hydra multirun jobs, Optuna trials, or single runs), and writes into --out (default
+SWEEP_DIR/comparison):
+- comparison.md and comparison.csv: one row per run (its overrides, its state, its final
+  metrics, its rate and distortion), best first by --metric; a run whose files cannot be read
+  (an empty status.json, metrics.json that is not JSON, ...) is listed last as `broken`, with
+  the reason;
+- <metric>_vs_<knob>.png for every knob the runs differ in;
+- rate_distortion.png: the rate-distortion plane of Alemi et al. (2018), "Fixing a Broken
+  ELBO", Fig. 1: every run a point (R, D) of --split, with
+      rate        R = E_x KL(q(z|x) || p(z))      (`<split>/kl`, nats)
+      distortion  D = E_x E_q(z|x)[-log p(x|z)]   (`<split>/recon`, nats)
+  and the iso-ELBO lines D + R = -ELBO = const: runs on one line have the same ELBO, however
+  they split it between rate and distortion (beta trades one for the other);
+- val_curves.png: one validation curve of every run (from its history.jsonl), overlaid:
+  --curve, else the val/ metric the sweep optimised (an Optuna study's, or `optimized_metric`
+  when the command set it), else val/elbo, which every objective logs alike (val/loss holds
+  beta * KL and the objective's own terms, so it is not comparable across them);
+- when the runs have disentanglement scores (data with ground-truth factors): the scores as
+  `<split>/mig` ... columns (selectable with --metric, --mode max), and the plots of a
+  disentanglement study, disentanglement_vs_strength.png and rank_correlation.png
+  (vaelab.compare.study).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+from vaelab.compare.plots import plane_points, plot, plot_curves, plot_plane
+from vaelab.compare.runs import SPLITS, check_metric, choose_curve, find_runs, note, sort_key, swept_knobs
+from vaelab.errors import ConfigError, NotAFolder, exit_code
+from vaelab.metrics.names import SCORE_KEYS
+from vaelab.runs.io import disk_full_named
+
+COLUMNS = ("val/loss", "val/elbo", "val/nll", "test/elbo", "test/nll", "test/bpd", "test/active_units")
+# Disentanglement scores (vaelab.callbacks.Disentanglement), shown as `<split>/<score>` columns when
+# runs have them; their plots: vaelab.compare.study.
+DISENTANGLEMENT = SCORE_KEYS
+
+
+def write_tables(runs, knobs, metric, out: Path, split: str = "test") -> None:
+    plane = (f"{split}/kl", f"{split}/recon")  # the rate R and the distortion D
+    scores = (f"{split}/{s}" for s in DISENTANGLEMENT)
+    candidates = [c for c in (*COLUMNS, *plane, *scores) if c != metric]
+    columns = [metric, *dict.fromkeys(c for c in candidates if any(c in r["metrics"] for r in runs))]
+    header = ["run", "state", *knobs, *columns]
+    rows = []
+    for r in runs:
+        values = [r["metrics"].get(c, "") for c in columns]
+        rows.append(
+            [
+                str(r["dir"]),
+                r["state"],
+                *[r["knobs"].get(k, "") for k in knobs],
+                *[f"{v:.4f}" if isinstance(v, float) else v for v in values],
+            ]
+        )
+    notes = [note(r) for r in runs]
+    with (out / "comparison.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([[*header, "note"], *[[*row, n] for row, n in zip(rows, notes)]])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    failed = [r for r in runs if r["state"] == "failed" and r["error"]]
+    if failed:
+        lines += ["", "Failed runs:", *[f"- {r['dir']}: {r['error']}" for r in failed]]
+    pruned = [r for r in runs if r["state"] == "pruned" and r["error"]]  # Optuna trials stopped early
+    if pruned:
+        lines += ["", "Pruned runs:", *[f"- {r['dir']}: {r['error']}" for r in pruned]]
+    broken = [r for r in runs if r["state"] == "broken"]
+    if broken:
+        lines += ["", "Broken runs (files unreadable, left out of the plots):"]
+        lines += [f"- {r['dir']}: {'; '.join(r['problems'])}" for r in broken]
+    noted = [r for r in runs if r["state"] != "broken" and r["problems"]]
+    if noted:
+        lines += ["", "Notes:", *[f"- {r['dir']}: {'; '.join(r['problems'])}" for r in noted]]
+    intro = (
+        f"Runs sorted by {metric}. Rate R = {plane[0]}, distortion D = {plane[1]} (nats; -ELBO = D + R): "
+        "rate_distortion.png"
+    )
+    (out / "comparison.md").write_text(intro + "\n\n" + "\n".join(lines) + "\n")
+
+
+def compare(
+    folders: list[str],
+    metric: str = "test/nll",
+    mode: str = "min",
+    out: str | None = None,
+    split: str = "test",
+    curve: str | None = None,
+) -> Path:
+    if split not in SPLITS:
+        raise ConfigError(f"--split {split}: must be one of {', '.join(SPLITS)}")
+    runs = find_runs([Path(f) for f in folders])
+    check_metric(runs, metric)  # before anything is written
+    curve = choose_curve(runs, curve)
+    runs.sort(key=lambda r: sort_key(r, metric, mode))
+    knobs = swept_knobs(runs)
+    out_dir = Path(out) if out else Path(folders[0]) / "comparison"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotAFolder(f"--out {out_dir}: not a directory")
+    with disk_full_named(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_tables(runs, knobs, metric, out_dir, split)
+        plot(runs, knobs, metric, out_dir)
+        plot_curves(runs, knobs, curve, out_dir)
+        plot_plane(plane_points(runs, split, knobs), split, out_dir)
+        from vaelab.compare.study import plot_study  # imports vaelab.compare.cli: here, not at the top
+
+        plot_study(runs, split, out_dir)
+    print((out_dir / "comparison.md").read_text())
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vaelab-compare", description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", help="sweep directories (or any folders holding run directories)")
+    parser.add_argument("--metric", default="test/nll", help="sort by this metrics.json key (default test/nll)")
+    parser.add_argument("--mode", choices=("min", "max"), default="min", help="min: lower is better")
+    parser.add_argument("--out", default=None, help="where to write (default FIRST_FOLDER/comparison)")
+    parser.add_argument("--split", choices=SPLITS, default="test", help="the rate-distortion plane's (default test)")
+    parser.add_argument(
+        "--curve", default=None, help="the history metric of val_curves.png (default: the optimised val/ one, val/elbo)"
+    )
+    args = parser.parse_args(argv)
+    # A user error (bad folder, unknown metric or curve, full disk): one line, exit code 1.
+    return exit_code(compare, args.folders, args.metric, args.mode, args.out, args.split, args.curve)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
