@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,9 +18,14 @@ from tests.conftest import ROOT
 
 @pytest.mark.slow
 def test_the_wheel_trains_from_an_empty_directory(tmp_path):
-    dist = tmp_path / "dist"
+    # Built from a copy of what the wheel is made of: setuptools writes build/ beside its source.
+    source, dist = tmp_path / "source", tmp_path / "dist"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(source)],
         check=True,
     )
     (wheel,) = dist.glob("vaelab-*.whl")
