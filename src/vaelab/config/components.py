@@ -5,7 +5,8 @@ A component (vaelab's or a researcher's) says what its settings may be where it 
     class ELBO(Objective):
         def __init__(self, beta: NonNegFloat = 1.0, free_bits: NonNegFloat = 0.0): ...
 
-`problems(tree)` walks every `_target_` node of a resolved config, builds (once per class) a
+`node_errors(node, cls)` checks one `_target_` node of a resolved config (vaelab.config.schema.validate
+walks them all): it builds (once per class) a
 pydantic model from the signature (parameters, annotations with their ranges, defaults) and
 checks the node's settings with it. Unannotated parameters take any value; a value that is a
 component itself (a nested `_target_` node) is checked as its own node; settings a class does
@@ -19,7 +20,6 @@ import functools
 import inspect
 import os
 import typing
-from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -113,18 +113,6 @@ def _is_component(value: Any) -> bool:
     if isinstance(value, dict):
         return "_target_" in value
     return isinstance(value, list) and bool(value) and all(_is_component(v) for v in value)
-
-
-def nodes(tree: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every `_target_` node of a plain container tree, with its dotted path."""
-    if isinstance(tree, dict):
-        if "_target_" in tree:
-            yield path, tree
-        for key, value in tree.items():
-            yield from nodes(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(tree, list):
-        for i, value in enumerate(tree):
-            yield from nodes(value, f"{path}[{i}]")
 
 
 def node_errors(node: dict[str, Any], cls: Any) -> list[dict[str, Any]]:

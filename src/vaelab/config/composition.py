@@ -53,7 +53,7 @@ def _word(overrides: Sequence[str], key: str, default: str) -> str:
     return next((w for w in overrides if _key(w) == key), default)
 
 
-def _paths(node: Any, prefix: str = "") -> list[str]:
+def setting_paths(node: Any, prefix: str = "") -> list[str]:
     """Every dotted key of a composed config (unresolved)."""
     found = []
     if isinstance(node, DictConfig):
@@ -62,7 +62,7 @@ def _paths(node: Any, prefix: str = "") -> list[str]:
             found.append(path)
             child = node._get_node(key)
             if isinstance(child, DictConfig) and not child._is_none() and not child._is_interpolation():
-                found += _paths(child, f"{path}.")
+                found += setting_paths(child, f"{path}.")
     return found
 
 
@@ -72,7 +72,7 @@ def nearest(cfg: DictConfig | None, key: str) -> str:
     settings; '' if the config is unknown."""
     if cfg is None:
         return ""
-    known = _paths(cfg)
+    known = setting_paths(cfg)
     parent, _, leaf = key.rpartition(".")
     while parent and parent not in known:  # foo.bar=1: the deepest part that exists
         parent, _, leaf = parent.rpartition(".")

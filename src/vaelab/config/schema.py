@@ -338,7 +338,7 @@ def validate(
     said = source.removesuffix(": ")
     classes = {
         path: targets.target_of(node["_target_"], path, f"{said}: " if said else "", trust)
-        for path, node in components.nodes(tree)
+        for path, node in targets.nodes(tree)
     }
     copies = set(interpolated_paths(cfg))
     problems: list[str] = []
@@ -363,7 +363,7 @@ def validate(
         schema.model_validate(tree, context={"classes": classes})
     except ValidationError as err:
         add(err.errors())
-    for path, node in components.nodes(tree):
+    for path, node in targets.nodes(tree):
         if not is_copy(path, copies):
             add(components.node_errors(node, classes[path]), path, node)
     if problems:

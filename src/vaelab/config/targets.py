@@ -183,16 +183,16 @@ def resolve_target(target: Any) -> Any:
     return None
 
 
-def _nodes(tree: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+def nodes(tree: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """Every dict in a plain container tree that names a `_target_`, with its dotted path."""
     if isinstance(tree, dict):
         if "_target_" in tree:
             yield path, tree
         for key, value in tree.items():
-            yield from _nodes(value, f"{path}.{key}" if path else str(key))
+            yield from nodes(value, f"{path}.{key}" if path else str(key))
     elif isinstance(tree, list):
         for i, value in enumerate(tree):
-            yield from _nodes(value, f"{path}[{i}]")
+            yield from nodes(value, f"{path}[{i}]")
 
 
 def _accepts(fn: Any) -> set[str] | None:
@@ -213,7 +213,7 @@ def check(tree: Any, source: str = "", prefix: str = "", trust: Trust | None = N
     `_target_` that is an interpolation is judged once resolved. `source` (e.g.
     "ckpt_path=...") starts the message when the config came from a file."""
     said = f"{source}: " if source else ""
-    for path, node in _nodes(tree, prefix):
+    for path, node in nodes(tree, prefix):
         where = path or "the top level"
         target = node["_target_"]
         if isinstance(target, str) and target.startswith("${"):

@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from vaelab.config import schema, targets
+from vaelab.config.composition import setting_paths
 from vaelab.errors import CheckpointError, MissingFile
 from vaelab.runs.callback_state import check_records
 from vaelab.runs.formats import migrate
@@ -224,23 +225,11 @@ def _apply(cfg: DictConfig, key: str, value: Any, shown: str) -> None:
         close = difflib.get_close_matches(leaf, known, n=1)
         hint = f"; did you mean {parent + '.' if parent else ''}{close[0]}?" if close else ""
         if not close:  # a key at another level: num_samples=... for eval.num_samples=...
-            elsewhere = [p for p in _paths(cfg) if p.endswith(f".{leaf}")]
+            elsewhere = [p for p in setting_paths(cfg) if p.endswith(f".{leaf}")]
             hint = f"; did you mean {elsewhere[0]}?" if elsewhere else ""
         if leaf not in known:
             raise CheckpointError(f"{shown}: the checkpoint's config has no setting {key}{hint}") from None
         raise CheckpointError(f"{shown}: {' '.join(str(err).split()[:20])}") from None
-
-
-def _paths(cfg: DictConfig, prefix: str = "") -> list[str]:
-    """Every dotted key of a config tree (values unresolved)."""
-    found = []
-    for key in cfg.keys():
-        path = f"{prefix}{key}"
-        found.append(path)
-        node = cfg._get_node(key)
-        if isinstance(node, DictConfig) and not node._is_none() and not node._is_interpolation():
-            found += _paths(node, f"{path}.")
-    return found
 
 
 def load_model(
