@@ -5,13 +5,12 @@ A component (vaelab's or a researcher's) says what its settings may be where it 
     class ELBO(Objective):
         def __init__(self, beta: NonNegFloat = 1.0, free_bits: NonNegFloat = 0.0): ...
 
-`node_errors(node, cls)` checks one `_target_` node of a resolved config (vaelab.config.schema.validate
-walks them all): it builds (once per class) a
-pydantic model from the signature (parameters, annotations with their ranges, defaults) and
-checks the node's settings with it. Unannotated parameters take any value; a value that is a
-component itself (a nested `_target_` node) is checked as its own node; settings a class does
-not take are left to vaelab.config.targets, which names them with "did you mean". The messages
-are the run-level schema's (vaelab.config.schema.describe): `objective.beta=-1: must be >= 0`.
+`node_errors(node, cls)` checks one `_target_` node of a resolved config (vaelab.config.schema.
+validate walks them all): it builds, once per class, a pydantic model from the signature
+(parameters, annotations with their ranges, defaults) and checks the node's settings with it.
+Unannotated parameters take any value; a value that is a component itself (a nested `_target_`
+node) is checked as its own node; a setting the class does not take is named with what it takes.
+The messages are the run-level schema's: `objective.beta=-1: must be >= 0`.
 """
 
 from __future__ import annotations
