@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import ROOT
 from vaelab.runs import lock
@@ -123,7 +124,7 @@ def test_only_the_launching_process_holds_the_lock(monkeypatch):
 
 
 @pytest.mark.slow
-def test_two_processes_resuming_one_killed_run_one_runs_the_other_is_refused(tmp_path):
+def test_a_sigterm_then_two_processes_resuming_the_run_one_runs_the_other_is_refused(tmp_path):
     env = {**os.environ, "WANDB_MODE": "offline"}
     env.pop("HYDRA_FULL_ERROR", None)
     args = [
@@ -149,10 +150,14 @@ def test_two_processes_resuming_one_killed_run_one_runs_the_other_is_refused(tmp
     while not list(tmp_path.glob("logs/train/runs/*/checkpoints/last.ckpt")):
         assert first.poll() is None and time.time() < deadline
         time.sleep(0.02)
-    first.send_signal(signal.SIGKILL)  # leaves its run.lock behind: a dead pid's
-    first.wait()
+    # SIGTERM, as `timeout`, `kill` and SLURM's time limit send it: recorded as terminated, the lock
+    # released, last.ckpt resumable (a SIGKILL's dead-pid lock is taken over: tested in-process).
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=120) == 130
     (run,) = tmp_path.glob("logs/train/runs/*")
-    assert (run / lock.LOCK_FILE).is_file()
+    assert json.loads((run / "status.json").read_text()) == {"state": "terminated", "signal": "SIGTERM"}
+    assert not (run / lock.LOCK_FILE).exists() and not (run / "metrics.json").exists()
+    assert 0 < torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] < 3 * 20
 
     resumes = [
         subprocess.Popen(
