@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
+from torch.distributions import Distribution
 
 from vaelab.config.types import PosFloat, PosInt
+from vaelab.priors.mixture import GaussianMixture
 
 
 class MixtureOfGaussians(nn.Module):
@@ -27,5 +28,4 @@ class MixtureOfGaussians(nn.Module):
     def tempered(self, temperature: float, encode=None) -> Distribution:
         """The prior at temperature T: each component's standard deviation s_k scaled by T;
         weights and means unchanged (T = 1: p(z))."""
-        components = Independent(Normal(self.loc, temperature * self.log_scale.exp()), 1)  # batch (K,), event (L,)
-        return MixtureSameFamily(Categorical(logits=self.logits), components)
+        return GaussianMixture(self.logits, self.loc, temperature * self.log_scale.exp())  # K components over (L,)

@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
+from torch.distributions import Distribution
 
 from vaelab.config.types import Float, NonNegFloat, PosInt, Shape
+from vaelab.priors.mixture import GaussianMixture
 
 
 class VampPrior(nn.Module):
@@ -36,6 +37,5 @@ class VampPrior(nn.Module):
         """The prior at temperature T: each component q(z | u_k) with its standard deviation scaled
         by T; the means (the encoder's at the pseudo-inputs) unchanged (T = 1: p(z))."""
         q = encode(self.inputs())  # Independent(Normal(mu, sigma), 1): batch (K,), event (L,)
-        scaled = Independent(Normal(q.base_dist.loc, temperature * q.base_dist.scale, validate_args=False), 1)
-        weights = Categorical(logits=torch.zeros(q.batch_shape, device=self.pseudo_inputs.device))
-        return MixtureSameFamily(weights, scaled)
+        logits = torch.zeros(q.batch_shape, device=self.pseudo_inputs.device)  # equal weights 1/K
+        return GaussianMixture(logits, q.base_dist.loc, temperature * q.base_dist.scale)
