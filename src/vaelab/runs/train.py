@@ -125,10 +125,11 @@ def loggers_starting(loggers: list[Any]):
         raise errors[0]
 
 
-def start_run(logger, patience_s: float = 60.0) -> None:
+def start_run(logger, patience_s: float = 180.0) -> None:
     """Create the logger's run (its `experiment` property does). A run resumed right after its
     process was killed may find W&B's service of the killed process still holding the run id
-    ("run ID ... is in use") until it notices the death: wait for it, up to `patience_s`."""
+    ("run ID ... is in use") until it notices the death: wait for it, up to `patience_s` (on a
+    loaded machine that took more than a minute)."""
     waited = 0.0
     while True:
         try:
