@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from vaelab.conf import CONF_DIR  # noqa: E402 (re-exported: the apps' configs live there)
+from vaelab.conf import CONF_DIR
 from vaelab.config import schema
+from vaelab.config.composition import options
 from vaelab.errors import ConfigError
 from vaelab.runs.checkpoint import parse_overrides
 
@@ -127,16 +128,11 @@ def beside_run(ckpt_path: str | None, folder: str) -> str:
     return str(run / folder)
 
 
-def data_names() -> list[str]:
-    """The data configs vaelab ships (conf/data/*.yaml), by name."""
-    return sorted(path.stem for path in (CONF_DIR / "data").glob("*.yaml"))
-
-
 def data_config(name: str, ckpt_cfg: DictConfig, data_dir: str | None = None) -> DictConfig:
     """conf/data/<name>.yaml as the checkpoint's run would have composed it (its paths and seed),
     resolved and checked by the schema; `data_dir` replaces the config's own."""
-    if name not in data_names():
-        raise ConfigError(f"ood: unknown data config {name!r}; choose from {', '.join(data_names())}")
+    if name not in options("data"):
+        raise ConfigError(f"ood: unknown data config {name!r}; choose from {', '.join(options('data'))}")
     cfg = ckpt_cfg.copy()
     with open_dict(cfg):
         cfg.data = OmegaConf.load(CONF_DIR / "data" / f"{name}.yaml")

@@ -23,7 +23,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from vaelab.cli.apps import CONF_DIR, app_settings, data_config, from_command_line, run_app
+from vaelab.cli.apps import app_settings, data_config, from_command_line, run_app
+from vaelab.conf import CONF_DIR
 from vaelab.config import schema, targets
 from vaelab.config.composition import task_started
 from vaelab.errors import reported

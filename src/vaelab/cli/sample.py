@@ -22,7 +22,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from vaelab.cli.apps import CONF_DIR, app_settings, from_command_line, run_app
+from vaelab.cli.apps import app_settings, from_command_line, run_app
+from vaelab.conf import CONF_DIR
 from vaelab.config import schema, targets
 from vaelab.config.composition import task_started
 from vaelab.errors import ConfigError, reported
