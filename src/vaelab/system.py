@@ -46,11 +46,11 @@ SPLITS = ("val", "test")
 class VAESystem(L.LightningModule):
     def __init__(
         self,
-        encoder: nn.Module,
-        decoder: nn.Module,
-        likelihood: Likelihood,
-        data_shape: Shape,
-        latent_dim: PosInt,
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
+        likelihood: Likelihood | None = None,
+        data_shape: Shape | None = None,
+        latent_dim: PosInt | None = None,
         prior: nn.Module | None = None,
         objective: Objective | None = None,
         kl_schedule: Callable[[int], float] | None = None,
@@ -62,11 +62,21 @@ class VAESystem(L.LightningModule):
         active_threshold: NonNegFloat = 0.01,
         min_active_share: Share = 0.5,
         check_finite: Bool = True,
+        vae: nn.Module | None = None,
     ):
         super().__init__()
-        prior = StandardNormal(latent_dim) if prior is None else prior
-        self.vae = VAE(encoder, decoder, likelihood, prior, data_shape, latent_dim, iw_rows_per_chunk)
+        self.vae = (
+            vae
+            if vae is not None
+            else one_layer_vae(encoder, decoder, likelihood, prior, data_shape, latent_dim, iw_rows_per_chunk)
+        )
+        if vae is not None and any(part is not None for part in (encoder, decoder, likelihood, prior)):
+            raise ConfigError(
+                "model.vae is a whole model (its own likelihood and prior): model.encoder, model.decoder, "
+                "model.likelihood and model.prior must be null beside it"
+            )
         self.objective = ELBOObjective() if objective is None else objective
+        self.objective.check_model(self.vae)
         self.kl_schedule = Constant() if kl_schedule is None else kl_schedule
         # FactorVAE trains its discriminator with its own optimiser, step by step.
         self.automatic_optimization = not self.objective.adversarial
@@ -81,6 +91,9 @@ class VAESystem(L.LightningModule):
         self.loss = nn.ModuleDict({s: MeanMetric().set_dtype(torch.float64) for s in SPLITS})
         self.latent_usage = nn.ModuleDict({s: LatentUsage(self.vae.latent_dim, active_threshold) for s in SPLITS})
         self.nll = nn.ModuleDict({s: NLL(num_dims=num_dims) for s in SPLITS})
+        # A hierarchical model's KL per group of latents (top first), as its posterior reports it.
+        self.group_names = tuple(getattr(self.vae, "group_names", ()))
+        self.group_kl = nn.ModuleDict({s: nn.ModuleList(MeanMetric() for _ in self.group_names) for s in SPLITS})
         #: Per-dimension latent statistics of the last validation/test: {"val": {...}, "test": {...}}.
         self.latent_report: dict[str, dict[str, list[float]]] = {}
         #: What built this model (resolved config, versions); stored in every checkpoint.
@@ -172,6 +185,9 @@ class VAESystem(L.LightningModule):
         self.loss[split].update(step.loss, weight=x.shape[0])
         q = step.q
         self.latent_usage[split].update(q.base_dist.loc, 2 * q.base_dist.scale.log())
+        kl_groups = getattr(q, "kl_groups", None)  # (B, G)
+        for g, metric in enumerate(self.group_kl[split] if kl_groups is not None else ()):
+            metric.update(kl_groups[:, g])
         k = self.num_iw_samples if split == "test" else self.val_iw_samples
         if k > 0:
             self.nll[split].update(self.vae.log_marginal(x, k))
@@ -193,6 +209,7 @@ class VAESystem(L.LightningModule):
         for metric in metrics:
             values.update({f"{split}/{k}": v for k, v in metric.compute().items()})
             metric.reset()
+        values.update(self._group_values(split, values[f"{split}/mean_variance"]))
         # Per-dimension vectors go to the report (metrics.json), scalars to the loggers.
         self.latent_report[split] = {k.split("/")[1]: v.tolist() for k, v in values.items() if v.dim() > 0}
         self.log_dict({k: v for k, v in values.items() if v.dim() == 0}, prog_bar=split == "val")
@@ -207,6 +224,18 @@ class VAESystem(L.LightningModule):
                 self.latent_usage[split].threshold,
                 self.min_active_share,
             )
+
+    def _group_values(self, split: str, mean_variance: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A hierarchical model's KL and active units per group: {split}/kl_z2, {split}/active_units_z1, ..."""
+        values = {}
+        variances = mean_variance.split(list(self.vae.group_sizes)) if self.group_names else ()
+        threshold = self.latent_usage[split].threshold
+        for name, metric, variance in zip(self.group_names, self.group_kl[split], variances):
+            if metric.update_count:
+                values[f"{split}/kl_{name}"] = metric.compute()
+            metric.reset()
+            values[f"{split}/active_units_{name}"] = (variance > threshold).sum().float()
+        return values
 
     def on_validation_epoch_end(self):
         self._log_split("val")
@@ -276,6 +305,28 @@ class VAESystem(L.LightningModule):
                 log.warning("the checkpoint's record of %s names files outside %s: not restored", name, folders)
         if "rng_state" in checkpoint:
             torch.set_rng_state(checkpoint["rng_state"])
+
+
+def one_layer_vae(encoder, decoder, likelihood, prior, data_shape, latent_dim, iw_rows_per_chunk) -> VAE:
+    """The VAE of an encoder and a decoder (conf/model/mlp.yaml, conv.yaml); prior N(0, I) if none."""
+    missing = [
+        name
+        for name, part in (
+            ("encoder", encoder),
+            ("decoder", decoder),
+            ("likelihood", likelihood),
+            ("data_shape", data_shape),
+            ("latent_dim", latent_dim),
+        )
+        if part is None
+    ]
+    if missing:
+        raise ConfigError(
+            f"model: {', '.join('model.' + m for m in missing)} missing: a VAE needs an encoder, "
+            "a decoder, a likelihood, the data's shape and latent_dim (or a whole model.vae)"
+        )
+    prior = StandardNormal(latent_dim) if prior is None else prior
+    return VAE(encoder, decoder, likelihood, prior, data_shape, latent_dim, iw_rows_per_chunk)
 
 
 def first_non_finite(module: nn.Module) -> str | None:

@@ -1,8 +1,10 @@
-"""The probabilistic model (VAE: encoder, prior, decoder + likelihood) and its architectures,
-one per `conf/model/*.yaml` (the training system around it is vaelab.system)."""
+"""The probabilistic models (a VAE: encoder, prior, decoder + likelihood; hierarchical VAEs with
+groups of latents) and their architectures, one per `conf/model/*.yaml` (the training system
+around them is vaelab.system)."""
 
 from vaelab.model.conv import ConvDecoder, ConvEncoder
+from vaelab.model.hvae import HVAE
 from vaelab.model.mlp import MLPDecoder, MLPEncoder
 from vaelab.model.vae import VAE
 
-__all__ = ["VAE", "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder"]
+__all__ = ["VAE", "HVAE", "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder"]

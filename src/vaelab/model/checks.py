@@ -72,6 +72,17 @@ def check_vae(vae: nn.Module, x: torch.Tensor) -> None:
         )
 
 
+def check_whole_vae(vae: nn.Module, x: torch.Tensor) -> None:
+    """A model given whole (model.vae, e.g. a hierarchical VAE): its ELBO's parts per example."""
+    recon, kl, _, _ = vae.elbo_sample(x)
+    b = x.shape[0]
+    if not all(isinstance(t, torch.Tensor) and tuple(t.shape) == (b,) for t in (recon, kl)):
+        raise PartError(
+            f"{_named(vae, 'model.vae')}: elbo_sample(x) must give recon and kl of shape (B,) = ({b},); "
+            f"it gave {_shape((recon, kl))}"
+        )
+
+
 def check_objective(objective: nn.Module, vae: nn.Module, x: torch.Tensor) -> None:
     """The objective's loss on a batch is one number (a scalar tensor)."""
     step = objective(vae, x, 1.0)
@@ -91,7 +102,7 @@ def check_parts(system: nn.Module, x: torch.Tensor) -> None:
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         system.eval()
         try:
-            check_vae(system.vae, x)
+            (check_vae if hasattr(system.vae, "encoder") else check_whole_vae)(system.vae, x)
             check_objective(system.objective, system.vae, x)
         finally:
             system.train(training)

@@ -28,7 +28,8 @@ class GatedDense(nn.Module):
         return h * torch.sigmoid(gate)
 
 
-def _mlp(sizes: Sequence[int], gated: bool = False) -> nn.Sequential:
+def dense_layers(sizes: Sequence[int], gated: bool = False) -> nn.Sequential:
+    """sizes[0] -> sizes[1] -> ... -> sizes[-1], each layer gated (GatedDense) or Linear + SiLU."""
     layers: list[nn.Module] = []
     for d_in, d_out in zip(sizes[:-1], sizes[1:]):
         layers += [GatedDense(d_in, d_out)] if gated else [nn.Linear(d_in, d_out), nn.SiLU()]
@@ -42,7 +43,7 @@ class MLPEncoder(nn.Module):
         self, data_shape: Shape, latent_dim: PosInt, hidden: Sequence[PosInt] = (512, 256), gated: Bool = False
     ):
         super().__init__()
-        self.body = _mlp([math.prod(data_shape), *hidden], gated)
+        self.body = dense_layers([math.prod(data_shape), *hidden], gated)
         self.head = gaussian_head(hidden[-1] if hidden else math.prod(data_shape), latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +68,7 @@ class MLPDecoder(nn.Module):
         super().__init__()
         self.out_shape = (params_per_dim, *data_shape)
         sizes = [latent_dim, *reversed(list(hidden))]
-        self.body = _mlp(sizes, gated)
+        self.body = dense_layers(sizes, gated)
         self.out = nn.Linear(sizes[-1], math.prod(self.out_shape))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
+from vaelab.errors import ConfigError
+
 
 @dataclass
 class Step:
@@ -37,6 +39,18 @@ class Objective(nn.Module):
     #: The training step, set by the system before each training step: objectives with their own
     #: schedule (Burgess et al.'s capacity) read it; a resumed run restores it with the trainer.
     global_step: int = 0
+    #: True when the objective reads q(z|x) as one diagonal Gaussian over all of z, through its
+    #: means and variances (beta-TCVAE, FactorVAE, DIP-VAE): a hierarchical model is refused.
+    needs_one_gaussian_posterior = False
+
+    def check_model(self, vae: nn.Module) -> None:
+        """One line, before any work, when this objective cannot train `vae` (the system calls it)."""
+        if self.needs_one_gaussian_posterior and getattr(vae, "hierarchical", False):
+            raise ConfigError(
+                f"objective {type(self).__name__} reads q(z|x) as one diagonal Gaussian over all latents, "
+                f"but the model ({type(vae).__name__}) has {len(vae.group_sizes)} groups of latents, each "
+                "conditioned on those above: use objective=elbo or objective=iwae"
+            )
 
     def forward(self, model: nn.Module, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
         raise NotImplementedError

@@ -49,6 +49,8 @@ SAMPLING = ("mws", "mss")
 
 
 class BetaTCVAE(Objective):
+    needs_one_gaussian_posterior = True
+
     def __init__(
         self,
         alpha: NonNegFloat = 1.0,

@@ -27,6 +27,8 @@ VARIANTS = ("i", "ii")
 
 
 class DIPVAE(Objective):
+    needs_one_gaussian_posterior = True
+
     def __init__(self, variant: Literal["i", "ii"] = "i", lambda_od: NonNegFloat = 10.0, lambda_d: NonNegFloat = 100.0):
         super().__init__()
         if variant not in VARIANTS:

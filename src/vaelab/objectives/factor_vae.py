@@ -45,6 +45,7 @@ JOINT, PERMUTED = 0, 1
 
 
 class FactorVAE(Objective):
+    needs_one_gaussian_posterior = True
     adversarial = True
 
     def __init__(

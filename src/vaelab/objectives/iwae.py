@@ -55,19 +55,31 @@ class IWAE(Objective):
             raise ConfigError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
         self.num_samples, self.estimator = int(num_samples), estimator
 
+    def check_model(self, vae) -> None:
+        if self.estimator == "dreg" and getattr(vae, "hierarchical", False):
+            raise ConfigError(
+                "objective.estimator=dreg: DReG is written for a one-layer Gaussian q(z|x); "
+                "with a hierarchical model use objective.estimator=iwae"
+            )
+
     def forward(self, model, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
+        # DReG only when a gradient is wanted: in evaluation both estimators are the same number.
+        if self.estimator == "dreg" and torch.is_grad_enabled():
+            return self._dreg(model, x)
+        draws = model.importance_sample(x, self.num_samples)  # log_w (K, B), over the joint q(z|x)
+        bound = torch.logsumexp(draws.log_w, dim=0) - math.log(self.num_samples)  # (B,): L_K per example
+        loss = -bound.mean()  # the only reduction over the batch
+        return Step(loss, draws.recon, draws.kl, draws.q, draws.z, {"iw_bound": bound.mean().detach()})
+
+    def _dreg(self, model, x: torch.Tensor) -> Step:
         q, prior = model.encode(x), model.prior_dist()  # q: batch (B,), event (L,)
         z = q.rsample((self.num_samples,))  # (K, B, L), differentiable in mu and sigma
-        # DReG only when a gradient is wanted: in evaluation both estimators are the same number.
-        dreg = self.estimator == "dreg" and torch.is_grad_enabled()
-        zs, q_at = (z.detach().requires_grad_(), stop_gradient(q)) if dreg else (z, q)
-
+        zs = z.detach().requires_grad_()
         # p(x|z) has batch shape (K, B): x (B, ...) broadcasts against it.
         log_px = model.decode(zs).log_prob(x)  # (K, B)
-        log_w = log_px + prior.log_prob(zs) - q_at.log_prob(zs)  # (K, B)
+        log_w = log_px + prior.log_prob(zs) - stop_gradient(q).log_prob(zs)  # (K, B)
         bound = torch.logsumexp(log_w, dim=0) - math.log(self.num_samples)  # (B,): L_K per example
-        objective = (bound + path_term(log_w, zs, z)) if dreg else bound
-        loss = -objective.mean()  # the only reduction over the batch
+        loss = -(bound + path_term(log_w, zs, z)).mean()
 
         z1 = z[0]  # (B, L): the ELBO's parts at the first sample
         return Step(loss, -log_px[0], model.kl(q, z1, prior), q, z1, {"iw_bound": bound.mean().detach()})
