@@ -7,7 +7,7 @@ diagonal Gaussian from fully connected layers of `hidden` units, gated as in the
 (`gated=true`, vaelab.model.mlp.GatedDense). The walk over the groups, the ELBO, log p(x) and the
 rest are vaelab.model.hierarchical's.
 
-Shapes: x (N, *data_shape) is flattened to D numbers; z2 (N, z2_dim), z1 (N, z1_dim); codes
+Shapes: x (N, *data_shape), flattened to D numbers by the fully connected paths; z2 (N, z2_dim), z1 (N, z1_dim); codes
 (N, z2_dim + z1_dim), top group first.
 """
 
@@ -38,22 +38,28 @@ class HVAE(HierarchicalVAE):
         iw_rows_per_chunk: PosInt = 4096,
     ):
         super().__init__((z2_dim, z1_dim), data_shape, likelihood, prior, iw_rows_per_chunk)
-        d, h = math.prod(self.data_shape), int(hidden)
-        # q(z2|x): two layers and a Gaussian head.
-        self.q_z2 = nn.Sequential(dense_layers([d, h, h], gated), gaussian_head(h, z2_dim))
-        # q(z1|x, z2): x and z2 each through a layer, joined, one more layer and the head.
-        self.q_z1_x, self.q_z1_z2 = dense_layers([d, h], gated), dense_layers([z2_dim, h], gated)
+        h = int(hidden)
+        self.out_shape = (likelihood.params_per_dim, *self.data_shape)
+        self.build_data_paths(h, z2_dim, gated)
+        # q(z1|x, z2): x (q_z1_x, above) and z2 each through a layer, joined, one more layer and the head.
+        self.q_z1_z2 = dense_layers([z2_dim, h], gated)
         self.q_z1 = nn.Sequential(dense_layers([2 * h, h], gated), gaussian_head(h, z1_dim))
         # p(z1|z2): two layers and a Gaussian head.
         self.p_z1 = nn.Sequential(dense_layers([z2_dim, h, h], gated), gaussian_head(h, z1_dim))
-        # p(x|z1, z2): z1 and z2 each through a layer, joined, one more layer, the likelihood's parameters.
+        # p(x|z1, z2): z1 and z2 each through a layer, joined, then p_x (above) to the likelihood's parameters.
         self.p_x_z1, self.p_x_z2 = dense_layers([z1_dim, h], gated), dense_layers([z2_dim, h], gated)
-        self.out_shape = (likelihood.params_per_dim, *self.data_shape)
+
+    def build_data_paths(self, h: int, z2_dim: int, gated: bool) -> None:
+        """The parts that touch data space: q(z2|x) (x -> [mu, logvar]), x's path into q(z1|x, z2)
+        (x -> h features) and p_x (the joined (N, 2h) -> the likelihood's parameters), here fully
+        connected on the flattened image (conv_hvae: convolutional)."""
+        d = math.prod(self.data_shape)
+        self.q_z2 = nn.Sequential(nn.Flatten(), dense_layers([d, h, h], gated), gaussian_head(h, z2_dim))
+        self.q_z1_x = nn.Sequential(nn.Flatten(), dense_layers([d, h], gated))
         self.p_x = nn.Sequential(dense_layers([2 * h, h], gated), nn.Linear(h, math.prod(self.out_shape)))
 
     def bottom_up(self, x: torch.Tensor) -> list[torch.Tensor]:
-        flat = x.flatten(1)  # (B, D)
-        return [self.q_z2(flat), self.q_z1_x(flat)]  # [mu, logvar] of z2 (B, 2 z2_dim); (B, h)
+        return [self.q_z2(x), self.q_z1_x(x)]  # [mu, logvar] of z2 (B, 2 z2_dim); x's features (B, h)
 
     def initial_state(self, n: int) -> list[torch.Tensor]:
         return []  # the groups drawn so far, top first

@@ -155,7 +155,8 @@ def stored_config(
     targets.check(checkpoint["vaelab"]["config"], source, trust=trust)
     try:
         cfg = OmegaConf.create(checkpoint["vaelab"]["config"])
-        model_shape = list(OmegaConf.select(cfg, "model.data_shape"))  # what the weights were trained on
+        # What the weights were trained on: the system's setting, or a whole model's (model.vae).
+        model_shape = list(OmegaConf.select(cfg, "model.data_shape") or OmegaConf.select(cfg, "model.vae.data_shape"))
     except (OmegaConfBaseException, ValueError, TypeError) as err:
         raise CheckpointError(f"{source}: its stored config is not readable ({' '.join(str(err).split())})") from None
     OmegaConf.set_struct(cfg, True)  # an override of a key the config lacks is an error, not a new key

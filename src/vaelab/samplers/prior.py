@@ -14,5 +14,6 @@ class PriorSampler:
         return self
 
     def distribution(self, model, temperature: float = 1.0) -> Distribution:
-        """p_T(z) of `model` (a vaelab.model.VAE); a VampPrior reads the model's encoder."""
-        return model.prior.tempered(temperature, model.encode)
+        """p_T(z) of `model` (a vae: vaelab.model.VAE, a hierarchical one with every group's
+        scale times T); a VampPrior reads the model's encoder."""
+        return model.prior_dist(temperature)
