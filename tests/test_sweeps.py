@@ -13,15 +13,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.helpers.train_cli import FAST, train_cli
 from vaelab.compare.cli import main as compare_main
-
-FAST = ["data=digits", "trainer.max_epochs=1", "eval.num_samples=4", "++callbacks.rich_progress_bar=null"]
-
-
-def train_cli(tmp_path: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    cmd = [sys.executable, "train.py", *args, f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}"]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def wandb_record(run_dir: Path) -> dict:

@@ -263,11 +263,12 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
     except BaseException as err:
         # A pruned trial's W&B run ends as finished, its summary's state saying "pruned".
         stopped = pruned(err)
-        finish_loggers(loggers, {}, exit_code=0 if stopped else 1, state="pruned" if stopped else None)
+        state = "pruned" if stopped else None
+        finish_loggers(loggers, {}, exit_code=0 if stopped else 1, state=state, output_dir=output_dir)
         raise
     write_rank_zero(output_dir / "metrics.json", metrics)
     log.info("metrics: %s", json.dumps(metrics, indent=2, sort_keys=True))
-    finish_loggers(loggers, metrics, exit_code=0)
+    finish_loggers(loggers, metrics, exit_code=0, output_dir=output_dir)
     return metrics
 
 
@@ -325,9 +326,18 @@ def write_rank_zero(path: Path, content: dict[str, Any]) -> None:
         write_json(path, content)
 
 
-def finish_loggers(loggers: list[Any], metrics: dict[str, Any], exit_code: int, state: str | None = None) -> None:
-    """Close W&B runs (a sweep's next job must start a new one) with the final metrics in the summary."""
-    from lightning.pytorch.loggers import WandbLogger
+def finish_loggers(
+    loggers: list[Any],
+    metrics: dict[str, Any],
+    exit_code: int,
+    state: str | None = None,
+    output_dir: Path | None = None,
+) -> None:
+    """End the loggers' runs (a sweep's next job must start new ones): W&B's with the final metrics
+    in the summary, MLflow's with metrics.json and config.yaml of `output_dir` as artifacts."""
+    from lightning.pytorch.loggers import MLFlowLogger, WandbLogger
+
+    from vaelab.logger import mlflow
 
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
@@ -335,3 +345,5 @@ def finish_loggers(loggers: list[Any], metrics: dict[str, Any], exit_code: int, 
             if state is not None:
                 logger.experiment.summary["state"] = state
             logger.experiment.finish(exit_code=exit_code)
+        elif isinstance(logger, MLFlowLogger) and rank_zero_only.rank == 0:
+            mlflow.finish(logger, output_dir, failed=exit_code != 0, state=state)
