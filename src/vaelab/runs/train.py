@@ -268,7 +268,8 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
         raise
     write_rank_zero(output_dir / "metrics.json", metrics)
     log.info("metrics: %s", json.dumps(metrics, indent=2, sort_keys=True))
-    finish_loggers(loggers, metrics, exit_code=0, output_dir=output_dir)
+    end = {"output_dir": output_dir, "step": trainer.global_step, "optimized_metric": cfg.get("optimized_metric")}
+    finish_loggers(loggers, metrics, exit_code=0, **end)
     return metrics
 
 
@@ -332,12 +333,15 @@ def finish_loggers(
     exit_code: int,
     state: str | None = None,
     output_dir: Path | None = None,
+    step: int = 0,
+    optimized_metric: str | None = None,
 ) -> None:
     """End the loggers' runs (a sweep's next job must start new ones): W&B's with the final metrics
-    in the summary, MLflow's with metrics.json and config.yaml of `output_dir` as artifacts."""
-    from lightning.pytorch.loggers import MLFlowLogger, WandbLogger
+    in the summary, MLflow's with metrics.json and config.yaml of `output_dir` as artifacts,
+    TensorBoard's with the hyperparameters and the final metrics (its HParams view) at `step`."""
+    from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
-    from vaelab.logger import mlflow
+    from vaelab.logger import mlflow, tensorboard
 
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
@@ -347,3 +351,5 @@ def finish_loggers(
             logger.experiment.finish(exit_code=exit_code)
         elif isinstance(logger, MLFlowLogger) and rank_zero_only.rank == 0:
             mlflow.finish(logger, output_dir, failed=exit_code != 0, state=state)
+        elif isinstance(logger, TensorBoardLogger) and rank_zero_only.rank == 0:
+            tensorboard.finish(logger, metrics, step, optimized_metric)
