@@ -90,13 +90,14 @@ def wandb_logger(
     tags=(),
     **kwargs,
 ):
-    """Lightning's WandbLogger; in a sweep, the group is the sweep and the name its job's swept
+    """Lightning's WandbLogger with vaelab's metric definitions and checkpoint artifacts
+    (vaelab.logger.wandb_run); in a sweep, the group is the sweep and the name its job's swept
     overrides (vaelab.logger.sweep)."""
-    from lightning.pytorch.loggers import WandbLogger
+    from vaelab.logger.wandb_run import VaelabWandbLogger
 
     os.makedirs(save_dir, exist_ok=True)
     sweep_group, override_tags, sweep_name = sweep_context(name)
-    return WandbLogger(
+    return VaelabWandbLogger(
         save_dir=save_dir,
         mode=choose_mode(mode),
         id=id or run_id(save_dir),

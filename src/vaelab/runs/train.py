@@ -337,18 +337,15 @@ def finish_loggers(
     optimized_metric: str | None = None,
 ) -> None:
     """End the loggers' runs (a sweep's next job must start new ones): W&B's with the final metrics
-    in the summary, MLflow's with metrics.json and config.yaml of `output_dir` as artifacts,
+    in the summary (and the checkpoints, with log_model), MLflow's with metrics.json and config.yaml of `output_dir` as artifacts,
     TensorBoard's with the hyperparameters and the final metrics (its HParams view) at `step`."""
     from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
-    from vaelab.logger import mlflow, tensorboard
+    from vaelab.logger import mlflow, tensorboard, wandb_run
 
     for logger in loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            logger.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, float)})
-            if state is not None:
-                logger.experiment.summary["state"] = state
-            logger.experiment.finish(exit_code=exit_code)
+        if isinstance(logger, WandbLogger):
+            wandb_run.finish(logger, metrics, exit_code, state, output_dir)
         elif isinstance(logger, MLFlowLogger) and rank_zero_only.rank == 0:
             mlflow.finish(logger, output_dir, failed=exit_code != 0, state=state)
         elif isinstance(logger, TensorBoardLogger) and rank_zero_only.rank == 0:
