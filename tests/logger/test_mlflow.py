@@ -17,6 +17,7 @@ from tests.helpers.postgres import create_database
 from tests.helpers.train_cli import FAST, train_cli
 from vaelab.errors import ConfigError
 from vaelab.logger.mlflow import resolve_tracking_uri
+from vaelab.runs.train import train
 
 SCREENSHOT = ROOT / "docs" / "dashboards" / "mlflow_compare.png"
 # Small jobs: three training steps each logged, two validation and two test batches; no comparison.
@@ -30,15 +31,20 @@ SMALL = [
 ]
 
 
-def test_the_default_store_is_sqlite_in_the_log_dir_and_the_file_store_is_refused(tmp_path, monkeypatch):
+def test_the_default_store_is_sqlite_in_the_log_dir_and_the_file_store_is_refused(tmp_path, monkeypatch, cfg_factory):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert resolve_tracking_uri(None, tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
     assert resolve_tracking_uri("postgresql+psycopg://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
-    with pytest.raises(ConfigError, match=r"^logger.mlflow.tracking_uri=file:./mlruns: must be a database"):
-        resolve_tracking_uri("file:./mlruns", tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "./mlruns")
-    with pytest.raises(ConfigError, match="MLflow's file store is deprecated"):
+    with pytest.raises(
+        ConfigError, match=r"^MLFLOW_TRACKING_URI=./mlruns: must be a database .* file store is deprecated"
+    ):
         resolve_tracking_uri(None, tmp_path)
+    # The setting is checked with the whole config, before anything is written.
+    cfg = cfg_factory("logger=mlflow", "logger.mlflow.tracking_uri=file:./mlruns")
+    with pytest.raises(ConfigError, match=r"^logger.mlflow.tracking_uri='file:./mlruns': must be a database"):
+        train(cfg)
+    assert not (Path(cfg.paths.output_dir) / "config.yaml").exists()
 
 
 @pytest.fixture(scope="module")

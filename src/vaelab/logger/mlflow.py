@@ -17,7 +17,9 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from vaelab.errors import ConfigError
 from vaelab.logger.sweep import sweep_context
@@ -28,16 +30,29 @@ PARENT_FILE = "mlflow_parent_run_id.txt"
 SWEEP_TAG = "vaelab.sweep"
 
 
-def resolve_tracking_uri(uri: str | None, log_dir: str | os.PathLike) -> str:
-    """The tracking URI to use (see the module docstring); one line for a store vaelab does not use."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(log_dir).resolve()}/mlflow.db"
+def _store(uri: str) -> str:
+    """`uri` if it names a store vaelab uses (SCHEMES), else a ValueError saying what is allowed."""
     scheme = uri.split(":", 1)[0].split("+", 1)[0] if ":" in uri else ""
     if scheme not in SCHEMES:
-        raise ConfigError(
-            f"logger.mlflow.tracking_uri={uri}: must be a database (sqlite:///FILE, postgresql://...) or a "
-            f"tracking server (http://HOST:PORT); MLflow's file store is deprecated"
+        raise ValueError(
+            "must be a database (sqlite:///FILE, postgresql://...) or a tracking server (http://HOST:PORT); "
+            "MLflow's file store is deprecated"
         )
     return uri
+
+
+#: A tracking URI setting: checked with the rest of the config, before any work (vaelab.config.components).
+TrackingUri = Annotated[str, AfterValidator(_store)]
+
+
+def resolve_tracking_uri(uri: str | None, log_dir: str | os.PathLike) -> str:
+    """The tracking URI to use (see the module docstring); one line for a store vaelab does not use."""
+    setting = "logger.mlflow.tracking_uri" if uri else "MLFLOW_TRACKING_URI"
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(log_dir).resolve()}/mlflow.db"
+    try:
+        return _store(uri)
+    except ValueError as err:
+        raise ConfigError(f"{setting}={uri}: {err}") from None
 
 
 def artifact_location(uri: str, log_dir: str | os.PathLike) -> str | None:
@@ -67,7 +82,7 @@ def mlflow_logger(
     log_dir: str,
     experiment_name: str = "vaelab",
     run_name: str | None = None,
-    tracking_uri: str | None = None,
+    tracking_uri: TrackingUri | None = None,
     tags=(),
     log_model: bool = False,
 ):
