@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.apps import compose_app
 from tests.helpers.wandb_files import records, wandb_record
-from vaelab.cli.evaluate import evaluate
-from vaelab.errors import exit_code
+from vaelab.cli.evaluate import main
 from vaelab.logger.sweep import run_name
 from vaelab.runs.train import train
 
@@ -63,8 +61,9 @@ def test_a_sweep_job_is_named_by_what_differs_within_the_sweep():
 
 def test_evaluating_a_wandb_artifact_offline_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.chdir(tmp_path)  # where vaelab-eval would download it and write beside it
     spec = "ckpt_path=wandb:lab/vaelab/model-abc123:best"
-    assert exit_code(lambda: evaluate(compose_app("eval", spec, output_dir=tmp_path))) == 1
+    assert main([spec]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {spec}: W&B is offline here")
-    assert not list(Path("artifacts").glob("model-abc123*"))  # nothing was downloaded
+    assert not list(tmp_path.iterdir())  # nothing downloaded, no output directory made

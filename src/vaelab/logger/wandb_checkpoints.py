@@ -52,9 +52,9 @@ def local_dir(ckpt_path: str) -> Path:
     return Path("artifacts") / name.replace(":", "-")
 
 
-def fetch(ckpt_path: str) -> Path:
-    """The model.ckpt of the artifact `ckpt_path` names, downloaded; one line when W&B is not online
-    or the artifact cannot be had."""
+def check(ckpt_path: str) -> str:
+    """ENTITY/PROJECT/ARTIFACT:ALIAS of `ckpt_path`; one line if it is not that form or W&B is not
+    online here (vaelab-eval checks it before Hydra makes the output directory: apps.beside_run)."""
     from vaelab.logger.wandb import choose_mode
 
     name = ckpt_path.removeprefix(PREFIX)
@@ -65,6 +65,13 @@ def fetch(ckpt_path: str) -> Path:
             f"ckpt_path={ckpt_path}: W&B is offline here (WANDB_MODE, or no credentials or network); "
             "download the artifact where W&B is online, or give a checkpoint file"
         )
+    return name
+
+
+def fetch(ckpt_path: str) -> Path:
+    """The model.ckpt of the artifact `ckpt_path` names, downloaded; one line when W&B is not online
+    or the artifact cannot be had."""
+    name = check(ckpt_path)
     import wandb
 
     try:
