@@ -13,25 +13,9 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.helpers.train_cli import FAST, train_cli
+from tests.helpers.wandb_files import records, wandb_record
 from vaelab.compare.cli import main as compare_main
-
-FAST = ["data=digits", "trainer.max_epochs=1", "eval.num_samples=4", "++callbacks.rich_progress_bar=null"]
-
-
-def train_cli(tmp_path: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    cmd = [sys.executable, "train.py", *args, f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}"]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def wandb_record(run_dir: Path) -> dict:
-    (offline,) = (run_dir / "wandb").glob("offline-run-*")
-    wandb = Path(sys.executable).parent / "wandb"
-    out = subprocess.run([wandb, "leet", "inspect", "--json", offline], capture_output=True, text=True, timeout=120)
-    summary = subprocess.run(
-        [wandb, "leet", "inspect", "--summary", "--json", offline], capture_output=True, text=True, timeout=120
-    )
-    return {"records": out.stdout, **json.loads(summary.stdout)}
 
 
 @pytest.mark.slow
@@ -56,6 +40,11 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
         metrics = json.loads((job / "metrics.json").read_text())
         record = wandb_record(job)
         assert f'"run_group":"train-{sweep.name}"' in record["records"]
+        # Named by the overrides that differ within the sweep, short; a training job.
+        (run,) = records(record, "run")
+        knobs = dict(o.split("=") for o in overrides if o.startswith(("model.", "objective.")))
+        assert run["display_name"] == f"beta={knobs['objective.beta']},latent_dim={knobs['model.latent_dim']}"
+        assert run["job_type"] == "train"
         assert {o for o in overrides if o.startswith(("model.", "objective."))} <= set(record["tags"])
         assert record["summary"]["test/nll"] == pytest.approx(metrics["test/nll"], rel=1e-6)
         groups.add(re.search(r'"run_group":"([^"]+)"', record["records"]).group(1))

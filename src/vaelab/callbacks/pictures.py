@@ -143,8 +143,10 @@ def save(pictures: dict[str, torch.Tensor], dirpath: str | Path, suffix: str = "
 
 
 def log_images(loggers, pictures: dict[str, torch.Tensor], prefix: str, step: int) -> None:
-    """Send pictures to W&B (as images) and TensorBoard; other loggers take none."""
-    from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+    """Send pictures to W&B (as images), TensorBoard and MLflow; other loggers take none."""
+    from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
+
+    from vaelab.logger.mlflow import log_image
 
     for logger in loggers:
         for name, image in pictures.items():
@@ -152,3 +154,5 @@ def log_images(loggers, pictures: dict[str, torch.Tensor], prefix: str, step: in
                 logger.log_image(key=f"{prefix}/{name}", images=[image], step=step)
             elif isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image(f"{prefix}/{name}", image, step)
+            elif isinstance(logger, MLFlowLogger):
+                log_image(logger, f"{prefix}/{name}", image, step)

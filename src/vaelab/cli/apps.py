@@ -117,12 +117,16 @@ def run_app(hydra_main: Callable[[], Any], app: str, argv: Sequence[str] | None 
 
 def beside_run(ckpt_path: str | None, folder: str) -> str:
     """OmegaConf resolver `vaelab.beside_run`: <run>/<folder> for a checkpoint <run>/checkpoints/x.ckpt
-    (for a checkpoint elsewhere, <its directory>/<folder>)."""
+    (for a checkpoint elsewhere, <its directory>/<folder>; for a W&B artifact, its download's)."""
     from vaelab.errors import reported
+    from vaelab.logger import wandb_checkpoints as artifacts
 
     with reported():  # Hydra resolves this before the app starts: a missing ckpt_path in one line
         if ckpt_path is None:
             raise ConfigError("ckpt_path: missing; give the checkpoint: ckpt_path=PATH")
+        if artifacts.is_artifact(ckpt_path):  # wandb:ENTITY/PROJECT/ARTIFACT:ALIAS, downloaded there
+            artifacts.check(ckpt_path)
+            ckpt_path = artifacts.local_dir(ckpt_path) / artifacts.FILE
     path = Path(str(ckpt_path)).expanduser().absolute()
     run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
     return str(run / folder)

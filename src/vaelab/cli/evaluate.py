@@ -3,6 +3,7 @@
     vaelab-eval ckpt_path=PATH [split=test] [eval.num_samples=5000] [pictures=true]
                 [data=mnist trainer=gpu logger=wandb ...] [data.data_dir=... any.config.key=value]
     vaelab-eval -m ckpt_path=a.ckpt,b.ckpt split=val,test      # one job each
+    vaelab-eval ckpt_path=wandb:ENTITY/PROJECT/model-RUNID:best  # a W&B model artifact (online)
     vaelab-eval --help                                         # the settings and groups
 
 A Hydra app (conf/eval.yaml; `python eval.py` runs the same). The model and its whole config
@@ -28,6 +29,7 @@ from vaelab.conf import CONF_DIR
 from vaelab.config import schema, targets
 from vaelab.config.composition import task_started
 from vaelab.errors import reported
+from vaelab.logger.wandb_checkpoints import fetch, is_artifact
 from vaelab.runs.checkpoint import load_model
 from vaelab.runs.io import make_dir, write_json
 
@@ -45,6 +47,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     settings = app_settings(cfg, "eval", schema.EvalApp)
     split, k, ckpt_path = settings["split"], settings["eval"]["num_samples"], settings["ckpt_path"]
+    if is_artifact(ckpt_path):  # wandb:ENTITY/PROJECT/ARTIFACT:ALIAS: W&B online only
+        ckpt_path = str(fetch(ckpt_path))
     out = Path(HydraConfig.get().runtime.output_dir)
     # The app's own values of the checkpoint's settings: K, the thresholds if given, where loggers write.
     changes = {"eval.num_samples": k, "paths.output_dir": str(out), "task_name": settings["task_name"]}

@@ -38,7 +38,7 @@ from vaelab.compare.cli import compare
 from vaelab.compare.plots import plane_points
 from vaelab.compare.runs import find_runs, metrics_found, run_label, swept_knobs
 from vaelab.errors import ConfigError, exit_code
-from vaelab.logger.wandb import sweep_group
+from vaelab.logger.sweep import sweep_group
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ FAMILIES = {
 }
 EXACT = ("lightning.pytorch.Trainer", "lightning.Trainer")
 # vaelab functions that build a component.
-FACTORIES = ("vaelab.logger.wandb_logger",)
+FACTORIES = ("vaelab.logger.wandb_logger", "vaelab.logger.mlflow_logger")
 ALLOWED = (
     "vaelab's own classes (vaelab.system, .model, .likelihood, .priors, .objectives, .kl_schedules, .data, "
     ".callbacks, .logger, .plugins, .lr_schedulers, .samplers), torch.optim optimisers "

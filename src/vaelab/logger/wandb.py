@@ -15,6 +15,7 @@ import threading
 from urllib.parse import urlparse
 
 from vaelab.errors import ConfigError
+from vaelab.logger.sweep import sweep_context
 
 log = logging.getLogger(__name__)
 
@@ -80,38 +81,28 @@ def run_id(save_dir: str) -> str:
     return new
 
 
-def sweep_group(job_name: str, sweep_dir: str | os.PathLike) -> str:
-    """The W&B group of a sweep's runs: the task name and the sweep directory's name."""
-    return f"{job_name}-{os.path.basename(os.path.normpath(sweep_dir))}"
-
-
-def sweep_context() -> tuple[str | None, list[str]]:
-    """(group, tags) from Hydra: in a multirun, the group is the sweep (task name and sweep
-    directory), so the dashboard groups its runs; the tags are the job's overrides."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized():
-        return None, []
-    hydra = HydraConfig.get()
-    tags = [o[:64] for o in hydra.overrides.task if not o.startswith(("paths.", "hydra."))]  # W&B: 64 chars a tag
-    if hydra.mode != RunMode.MULTIRUN:
-        return None, tags
-    return sweep_group(hydra.job.name, hydra.sweep.dir), tags
-
-
 def wandb_logger(
-    save_dir: str, mode: str | None = None, id: str | None = None, group: str | None = None, tags=(), **kwargs
+    save_dir: str,
+    mode: str | None = None,
+    id: str | None = None,
+    name: str | None = None,
+    group: str | None = None,
+    tags=(),
+    **kwargs,
 ):
-    from lightning.pytorch.loggers import WandbLogger
+    """Lightning's WandbLogger with vaelab's metric definitions and checkpoint artifacts
+    (vaelab.logger.wandb_run); in a sweep, the group is the sweep and the name its job's swept
+    overrides (vaelab.logger.sweep)."""
+    from vaelab.logger.wandb_run import VaelabWandbLogger
 
     os.makedirs(save_dir, exist_ok=True)
-    sweep_group, override_tags = sweep_context()
-    return WandbLogger(
+    sweep_group, override_tags, sweep_name = sweep_context(name)
+    return VaelabWandbLogger(
         save_dir=save_dir,
         mode=choose_mode(mode),
         id=id or run_id(save_dir),
         resume="allow",
+        name=sweep_name,
         group=group or sweep_group,
         tags=list(dict.fromkeys([*tags, *override_tags])),
         **kwargs,

@@ -263,11 +263,13 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
     except BaseException as err:
         # A pruned trial's W&B run ends as finished, its summary's state saying "pruned".
         stopped = pruned(err)
-        finish_loggers(loggers, {}, exit_code=0 if stopped else 1, state="pruned" if stopped else None)
+        state = "pruned" if stopped else None
+        finish_loggers(loggers, {}, exit_code=0 if stopped else 1, state=state, output_dir=output_dir)
         raise
     write_rank_zero(output_dir / "metrics.json", metrics)
     log.info("metrics: %s", json.dumps(metrics, indent=2, sort_keys=True))
-    finish_loggers(loggers, metrics, exit_code=0)
+    end = {"output_dir": output_dir, "step": trainer.global_step, "optimized_metric": cfg.get("optimized_metric")}
+    finish_loggers(loggers, metrics, exit_code=0, **end)
     return metrics
 
 
@@ -325,13 +327,26 @@ def write_rank_zero(path: Path, content: dict[str, Any]) -> None:
         write_json(path, content)
 
 
-def finish_loggers(loggers: list[Any], metrics: dict[str, Any], exit_code: int, state: str | None = None) -> None:
-    """Close W&B runs (a sweep's next job must start a new one) with the final metrics in the summary."""
-    from lightning.pytorch.loggers import WandbLogger
+def finish_loggers(
+    loggers: list[Any],
+    metrics: dict[str, Any],
+    exit_code: int,
+    state: str | None = None,
+    output_dir: Path | None = None,
+    step: int = 0,
+    optimized_metric: str | None = None,
+) -> None:
+    """End the loggers' runs (a sweep's next job must start new ones): W&B's with the final metrics
+    in the summary (and the checkpoints, with log_model), MLflow's with metrics.json and config.yaml of `output_dir` as artifacts,
+    TensorBoard's with the hyperparameters and the final metrics (its HParams view) at `step`."""
+    from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
+
+    from vaelab.logger import mlflow, tensorboard, wandb_run
 
     for logger in loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            logger.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, float)})
-            if state is not None:
-                logger.experiment.summary["state"] = state
-            logger.experiment.finish(exit_code=exit_code)
+        if isinstance(logger, WandbLogger):
+            wandb_run.finish(logger, metrics, exit_code, state, output_dir)
+        elif isinstance(logger, MLFlowLogger) and rank_zero_only.rank == 0:
+            mlflow.finish(logger, output_dir, failed=exit_code != 0, state=state)
+        elif isinstance(logger, TensorBoardLogger) and rank_zero_only.rank == 0:
+            tensorboard.finish(logger, metrics, step, optimized_metric)
