@@ -184,7 +184,7 @@ class VAESystem(L.LightningModule):
         self.elbo[split].update(step.recon, step.kl)
         self.loss[split].update(step.loss, weight=x.shape[0])
         q = step.q
-        self.latent_usage[split].update(q.base_dist.loc, 2 * q.base_dist.scale.log())
+        self.latent_usage[split].update(q.base_dist.loc, 2 * q.base_dist.scale.log(), getattr(q, "kl_dims", None))
         kl_groups = getattr(q, "kl_groups", None)  # (B, G)
         for g, metric in enumerate(self.group_kl[split] if kl_groups is not None else ()):
             metric.update(kl_groups[:, g])

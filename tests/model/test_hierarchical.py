@@ -151,3 +151,7 @@ def test_the_system_reports_kl_and_active_units_per_group():
     (logged,) = trainer.validate(system, DataLoader(TensorDataset(x), batch_size=16), verbose=False)
     assert abs(logged["val/kl_z1"] + logged["val/kl_z2"] - logged["val/kl"]) < 1e-4
     assert logged["val/active_units_z1"] + logged["val/active_units_z2"] == logged["val/active_units"]
+    # Each dimension's KL to its own conditional prior: the top group's six add up to kl_z2, all to kl.
+    per_dim = system.latent_report["val"]["kl_per_dim"]
+    assert len(per_dim) == 11 and abs(sum(per_dim[:6]) - logged["val/kl_z2"]) < 1e-4
+    assert abs(sum(per_dim) - logged["val/kl"]) < 1e-4

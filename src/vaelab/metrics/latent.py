@@ -13,7 +13,9 @@ from torchmetrics import Metric
 
 
 class LatentUsage(Metric):
-    """update(mu, logvar): the posterior parameters of a batch, each (B, L).
+    """update(mu, logvar, kl=None): the posterior parameters of a batch, each (B, L), and the KL of
+    each dimension to its prior where the model gives it (a hierarchical model's, to each
+    conditional prior); else the KL to N(0, 1).
 
     compute(): {"active_units": count, "active_share": count / L,
                 "mean_variance": A_d (L,), "kl_per_dim": mean KL_d (L,)}.
@@ -31,12 +33,13 @@ class LatentUsage(Metric):
         self.add_state("sum_kl", default=zeros.clone(), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+    def update(self, mu: torch.Tensor, logvar: torch.Tensor, kl: torch.Tensor | None = None) -> None:
         mu, logvar = mu.detach().double(), logvar.detach().double()
         self.sum_mu += mu.sum(0)
         self.sum_mu2 += mu.square().sum(0)
-        # KL(N(mu, s^2) || N(0, 1)) per dimension, closed form (Kingma & Welling, 2014, app. B).
-        self.sum_kl += 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(0)
+        if kl is None:  # KL(N(mu, s^2) || N(0, 1)) per dimension, closed form (Kingma & Welling, 2014, app. B)
+            kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
+        self.sum_kl += kl.detach().double().sum(0)
         self.count += mu.shape[0]
 
     def compute(self) -> dict[str, torch.Tensor]:

@@ -51,7 +51,9 @@ def _x_features(c: int) -> nn.Sequential:
 class ConvHVAE(HVAE):
     def build_data_paths(self, h: int, z2_dim: int, gated: bool) -> None:
         if len(self.data_shape) != 3:
-            raise ConfigError(f"model=conv_hvae needs images shaped (channels, height, width), got {list(self.data_shape)}")
+            raise ConfigError(
+                f"model=conv_hvae needs images shaped (channels, height, width), got {list(self.data_shape)}"
+            )
         c, height, width = self.data_shape
         flat = 6 * math.ceil(math.ceil(height / 2) / 2) * math.ceil(math.ceil(width / 2) / 2)
         self.q_z2 = nn.Sequential(_x_features(c), gaussian_head(flat, z2_dim))

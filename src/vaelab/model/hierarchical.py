@@ -60,13 +60,20 @@ def draw(p: Distribution, n: int) -> torch.Tensor:
 class GroupedPosterior(Independent):
     """q(z|x) at one sample: the conditionals q(z_l | x, z_>l) concatenated, top group first, as one
     diagonal Gaussian with batch (B,) and event (L,); `kl_groups` (B, G) holds each group's KL to its
-    prior at that sample (top group first), `group_sizes` their sizes."""
+    prior at that sample (top group first), `group_sizes` their sizes, and `kl_dims` (B, L) each
+    dimension's KL to its conditional prior where every prior is a diagonal Gaussian (else None)."""
 
-    def __init__(self, groups: Sequence[Independent], kl_groups: torch.Tensor, group_sizes: Sequence[int]):
+    def __init__(
+        self,
+        groups: Sequence[Independent],
+        kl_groups: torch.Tensor,
+        group_sizes: Sequence[int],
+        kl_dims: torch.Tensor | None = None,
+    ):
         loc = torch.cat([g.base_dist.loc for g in groups], dim=-1)
         scale = torch.cat([g.base_dist.scale for g in groups], dim=-1)
         super().__init__(Normal(loc, scale, validate_args=False), 1, validate_args=False)
-        self.kl_groups, self.group_sizes = kl_groups, tuple(group_sizes)
+        self.kl_groups, self.group_sizes, self.kl_dims = kl_groups, tuple(group_sizes), kl_dims
 
 
 class HierarchicalPrior(Distribution):
@@ -198,7 +205,7 @@ class HierarchicalVAE(CodeSpace, nn.Module):
         """k reparameterised draws from q(z|x) for each of x's B examples, in one batch of k * B
         (draw-major): (z (kB, L), the posterior at them, log p(z) - log q(z|x) (kB,), p(x|z) (kB,))."""
         features = [f.repeat(k, *([1] * (f.dim() - 1))) for f in self.bottom_up(x)]  # (kB, ...)
-        qs, kls, log_ratio = [], [], 0.0
+        qs, kls, dims, log_ratio = [], [], [], 0.0
 
         def sample_q(group: int, p: Distribution, q: Independent | None) -> torch.Tensor:
             nonlocal log_ratio
@@ -206,13 +213,16 @@ class HierarchicalVAE(CodeSpace, nn.Module):
             log_pq = p.log_prob(z) - q.log_prob(z)
             gaussian = isinstance(p, Independent) and isinstance(p.base_dist, Normal)
             # Closed form given the groups above (lower variance), else the estimate at z.
-            kls.append(kl_divergence(q, p) if gaussian else -log_pq)
+            per_dim = kl_divergence(q.base_dist, p.base_dist) if gaussian else None  # (kB, d_l)
+            kls.append(per_dim.sum(-1) if gaussian else -log_pq)
+            dims.append(per_dim)
             qs.append(q)
             log_ratio = log_ratio + log_pq
             return z
 
         z, state = self.descend(x.shape[0] * k, sample_q, features)
-        q = GroupedPosterior(qs, torch.stack(kls, dim=-1), self.group_sizes)
+        kl_dims = None if any(d is None for d in dims) else torch.cat(dims, dim=-1)
+        q = GroupedPosterior(qs, torch.stack(kls, dim=-1), self.group_sizes, kl_dims)
         return z, q, log_ratio, self._likelihood(state)
 
     def _likelihood(self, state: Any) -> Distribution:
@@ -271,5 +281,6 @@ class HierarchicalVAE(CodeSpace, nn.Module):
         log_px = px.log_prob(x_k)  # (kB,)
         log_w = (log_px + log_ratio).view(k, b)
         loc, scale = q.base_dist.loc[:b], q.base_dist.scale[:b]  # the first draw's conditionals
-        first = GroupedPosterior([Independent(Normal(loc, scale), 1)], q.kl_groups[:b], self.group_sizes)
+        kl_dims = None if q.kl_dims is None else q.kl_dims[:b]
+        first = GroupedPosterior([Independent(Normal(loc, scale), 1)], q.kl_groups[:b], self.group_sizes, kl_dims)
         return ImportanceSample(log_w, -log_px[:b], q.kl_groups[:b].sum(-1), first, z[:b])

@@ -102,7 +102,9 @@ class TopDownVAE(HierarchicalVAE):
         self.up_cells = nn.ModuleList(stack() for _ in self.sizes)
         # Top-down: the constant start, each group's heads, projection of z and cells.
         self.start = nn.Parameter(torch.zeros(1, width, 1, 1))
-        self.q_heads = nn.ModuleList(gaussian_conv_head(2 * width, width, int(latent_dim) if g == 0 else zc) for g in range(len(sizes)))
+        self.q_heads = nn.ModuleList(
+            gaussian_conv_head(2 * width, width, int(latent_dim) if g == 0 else zc) for g in range(len(sizes))
+        )
         self.p_heads = nn.ModuleList(gaussian_conv_head(width, width, zc) for _ in sizes[1:])
         self.z_proj = nn.ModuleList(nn.Conv2d(int(latent_dim) if g == 0 else zc, width, 1) for g in range(len(sizes)))
         self.down_cells = nn.ModuleList(stack() for _ in sizes)
