@@ -24,7 +24,6 @@ from vaelab.config.types import Channels, PosInt, Shape
 from vaelab.errors import ConfigError
 from vaelab.model.common import gaussian_head
 
-
 Activation = Literal["silu", "relu"]
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
 
