@@ -110,3 +110,15 @@ def test_data_without_factors_gets_no_scores(cfg_factory):
     digits = targets.instantiate(cfg.data, path="data")
     digits.setup("test")
     assert scores(_mlp_system().vae, digits) == {}  # what vaelab-eval gets for such data
+
+
+def test_the_callback_offers_exactly_the_estimators_dci_has():
+    from typing import get_args
+
+    from vaelab.callbacks.disentanglement import Disentanglement, Estimator
+    from vaelab.metrics.disentanglement.dci import DEFAULT_ESTIMATOR, ESTIMATORS
+
+    assert set(get_args(Estimator)) == set(ESTIMATORS)
+    assert (
+        Disentanglement().estimators == {"test": DEFAULT_ESTIMATOR, "val": "extra_trees"} and DEFAULT_ESTIMATOR == "gbt"
+    )
