@@ -100,6 +100,9 @@ def test_scores_of_the_tested_weights_reach_metrics_json(cfg_factory, small_suit
     evaluated = evaluate(compose_app("eval", *argv, output_dir=out / "eval"))
     for key in again:
         assert math.isclose(evaluated[f"test/{key}"], metrics[f"test/{key}"], rel_tol=1e-6, abs_tol=1e-7), key
+    # ... DCI with the run's estimator, recorded; the boosted trees' DCI of the same weights and seed.
+    assert evaluated["disentanglement"]["test"] == metrics["disentanglement"]["test"]
+    assert math.isclose(evaluated["test/dci_disentanglement"], metrics["test/dci_disentanglement"], rel_tol=1e-6)
 
 
 def test_data_without_factors_gets_no_scores(cfg_factory):
