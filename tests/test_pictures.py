@@ -19,7 +19,7 @@ from tests.helpers.models import _images, _mlp_vae
 from vaelab.callbacks import pictures
 from vaelab.likelihood import Gaussian
 from vaelab.model import VAE
-from vaelab.model.vae import lerp, slerp
+from vaelab.model.views import lerp, slerp
 from vaelab.priors import StandardNormal
 
 IMG = (1, 8, 8)
@@ -313,6 +313,23 @@ def test_traversals_rows_follow_decreasing_kl(as_list):
     # The same grid as traverse() in that order, laid out one dimension per row.
     grid = pictures._grid(vae.traverse(x, order, torch.linspace(-3, 3, steps)).flatten(0, 1), nrow=steps)
     torch.testing.assert_close(img, grid)
+
+
+def test_latent_traversals_vary_every_latent_around_each_inputs_code():
+    """Row j * N + i: latent j of input i's code set to -2.5 ... 2.5, the others at the code."""
+    vae = _readable_vae(latent_dim=4)
+    x = torch.cat([_images(1, IMG, seed=s) for s in (11, 12, 13)])
+    with torch.no_grad():
+        mu = _np(vae.encoder(x)[0])
+    img = pictures.latent_traversals(vae, x, steps=5)
+    _check_picture(img, *_grid_size(4 * 3, 5))
+    for j in range(4):
+        for i in range(3):
+            zs = np.stack([_read_z(_tile(img, j * 3 + i, c), 4) for c in range(5)])
+            np.testing.assert_allclose(zs[:, j], np.linspace(-2.5, 2.5, 5), atol=1e-5)
+            np.testing.assert_allclose(
+                np.delete(zs, j, axis=1), np.delete(np.tile(mu[i], (5, 1)), j, axis=1), atol=1e-5
+            )
 
 
 def test_traversals_span_and_max_dims():

@@ -1,6 +1,6 @@
 """The Disentanglement callback: scores of the tested weights in metrics.json (and val/ curves in
-history.jsonl) on data with ground-truth factors, nothing on data without; and the grid of
-experiment=disentanglement_study that feeds it.
+history.jsonl) on data with ground-truth factors, nothing on data without (the study's grid:
+tests/test_disentanglement_study.py).
 
 The metrics themselves are checked against hand-made representations in tests/metrics; here
 only where their values go. Their fast sizes (1,000 points, about a minute of rendering and
@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
-from tests.conftest import CONF, compose_config
 from tests.helpers.apps import compose_app
+from tests.helpers.factor_sources import SMALL_SIZES
 from tests.helpers.models import _mlp_system
 from vaelab.callbacks.disentanglement import scores
 from vaelab.cli.evaluate import evaluate
-from vaelab.config import schema, targets
+from vaelab.config import targets
 from vaelab.data.shapes2d import Shapes2DSource
 from vaelab.metrics import disentanglement
 from vaelab.metrics.disentanglement import (
@@ -37,13 +36,8 @@ from vaelab.runs.checkpoint import load_model
 from vaelab.runs.train import train
 
 TIMED = ("mig", "sap", "dci", "factor_vae", "beta_vae")
-SMALL_SIZES = {
-    "mig": {"num_train": 100},
-    "sap": {"num_train": 100, "num_test": 50},
-    "dci": {"num_train": 100, "num_test": 50},
-    "factor_vae": {"num_variance_estimate": 100, "num_train": 10, "num_eval": 5, "batch_size": 16},
-    "beta_vae": {"num_train": 10, "num_eval": 5, "batch_size": 16},
-}
+# The validation scores' DCI is the extra trees' (callbacks.disentanglement.val_dci_estimator).
+VAL_NAMES = {f"dci_{p}": f"dci_{p}_extra_trees" for p in ("disentanglement", "completeness", "informativeness")}
 SHAPES = (
     "data=shapes2d",
     "data.resolution=32",
@@ -69,13 +63,21 @@ def test_scores_of_the_tested_weights_reach_metrics_json(cfg_factory, small_suit
     metrics = train(cfg)
     out = Path(cfg.paths.output_dir)
     assert json.loads((out / "metrics.json").read_text()) == metrics
-    for split in ("val", "test"):
-        for key in SCORE_KEYS:
-            assert 0.0 <= metrics[f"{split}/{key}"] <= 1.0, key
+    # Testing: DCI by gradient-boosted trees under its plain names; validation: extra trees, named so.
+    val_keys = [VAL_NAMES.get(key, key) for key in SCORE_KEYS]
+    for key in SCORE_KEYS:
+        assert 0.0 <= metrics[f"test/{key}"] <= 1.0, key
+    for key in val_keys:
+        assert 0.0 <= metrics[f"val/{key}"] <= 1.0, key
+    assert not {f"val/{key}" for key in VAL_NAMES} & set(metrics)
+    assert not {f"test/{key}" for key in VAL_NAMES.values()} & set(metrics)
+    record = metrics["disentanglement"]
+    assert record["test"]["dci_estimator"] == "gbt" and record["val"]["dci_estimator"] == "extra_trees"
+    assert record["test"]["suite"] == record["val"]["suite"] == "fast" and record["test"]["sizes"] == SMALL_SIZES
     for metric in TIMED:
         assert 0.0 < metrics[f"test/{metric}_seconds"] < 60.0
     (row,) = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
-    assert all(0.0 <= row[f"val/{key}"] <= 1.0 for key in SCORE_KEYS)
+    assert all(0.0 <= row[f"val/{key}"] <= 1.0 for key in val_keys)
 
     # Recomputed from the best checkpoint, the weights trainer.test scored, with each metric's own
     # generator as evaluate_all seeds it: the same values (logged as float32). (DCI's forests,
@@ -98,6 +100,9 @@ def test_scores_of_the_tested_weights_reach_metrics_json(cfg_factory, small_suit
     evaluated = evaluate(compose_app("eval", *argv, output_dir=out / "eval"))
     for key in again:
         assert math.isclose(evaluated[f"test/{key}"], metrics[f"test/{key}"], rel_tol=1e-6, abs_tol=1e-7), key
+    # ... DCI with the run's estimator, recorded; the boosted trees' DCI of the same weights and seed.
+    assert evaluated["disentanglement"]["test"] == metrics["disentanglement"]["test"]
+    assert math.isclose(evaluated["test/dci_disentanglement"], metrics["test/dci_disentanglement"], rel_tol=1e-6)
 
 
 def test_data_without_factors_gets_no_scores(cfg_factory):
@@ -110,22 +115,13 @@ def test_data_without_factors_gets_no_scores(cfg_factory):
     assert scores(_mlp_system().vae, digits) == {}  # what vaelab-eval gets for such data
 
 
-def test_the_study_grid_composes_for_every_objective_and_strength(tmp_path):
-    """Every conf/study file validates, its objective's knob at the strength of each level; the
-    experiment's sweep is the grid study x study.level x seed, also under the SLURM launcher."""
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        hydra = compose("train", ["experiment=disentanglement_study", "hydra/launcher=slurm"], return_hydra_config=True)
-    assert hydra.hydra.launcher._target_.endswith("SlurmLauncher")
-    params = hydra.hydra.sweeper.params
-    assert set(params) == {"study", "study.level", "seed"}
-    knobs = {"elbo": "beta", "beta_tcvae": "beta", "factor_vae": "gamma", "dip_vae": "lambda_od"}
-    assert set(params["study"].split(",")) <= set(knobs) == {p.stem for p in (CONF / "study").glob("*.yaml")}
-    for study, knob in knobs.items():
-        cfg = compose_config(tmp_path, "experiment=disentanglement_study", f"study={study}")
-        tree = schema.validate(cfg)
-        assert tree["objective"]["_target_"].rsplit(".", 1)[1].lower() == study.replace("_", "")
-        assert tree["data"]["_target_"] == "vaelab.data.Shapes2D" and tree["study"]["level"] == "mid"
-        assert set(params["study.level"].split(",")) <= set(tree["study"]["strengths"])
-        for level, strength in tree["study"]["strengths"].items():
-            cfg.study.level = level  # as the sweep's override sets it
-            assert cfg.objective[knob] == cfg.model.objective[knob] == strength
+def test_the_callback_offers_exactly_the_estimators_dci_has():
+    from typing import get_args
+
+    from vaelab.callbacks.disentanglement import Disentanglement, Estimator
+    from vaelab.metrics.disentanglement.dci import DEFAULT_ESTIMATOR, ESTIMATORS
+
+    assert set(get_args(Estimator)) == set(ESTIMATORS)
+    assert (
+        Disentanglement().estimators == {"test": DEFAULT_ESTIMATOR, "val": "extra_trees"} and DEFAULT_ESTIMATOR == "gbt"
+    )

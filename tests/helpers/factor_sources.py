@@ -68,3 +68,14 @@ def noise(seed: int = 123, latent_dim: int | None = None):
         return g.standard_normal((len(x), latent_dim or x.shape[1]))
 
     return fn
+
+
+# The suites' sizes cut to a few hundred observations (monkeypatched over FAST_SIZES or
+# DEFAULT_SIZES), so a run that scores takes seconds: the same code on fewer points.
+SMALL_SIZES = {
+    "mig": {"num_train": 100},
+    "sap": {"num_train": 100, "num_test": 50},
+    "dci": {"num_train": 100, "num_test": 50},
+    "factor_vae": {"num_variance_estimate": 100, "num_train": 10, "num_eval": 5, "batch_size": 16},
+    "beta_vae": {"num_train": 10, "num_eval": 5, "batch_size": 16},
+}

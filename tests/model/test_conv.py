@@ -29,6 +29,33 @@ def test_conv_shapes(shape, channels, ppd):
     assert out.shape == (b, ppd, *shape)
 
 
+def test_disentanglement_libs_encoder_and_decoder():
+    """channels [32, 32, 64, 64], hidden 256, relu: Locatello et al. (2019)'s Table 1 at 64x64:
+    four 4x4 stride-2 convolutions, dense 256, 2 x 10 outputs; the decoder dense 256, dense
+    4*4*64, four transposed convolutions 64, 32, 32, 1 channels; ReLU between all."""
+    shape, channels = [1, 64, 64], [32, 32, 64, 64]
+    enc = ConvEncoder(shape, 10, channels, hidden=256, activation="relu")
+    dec = ConvDecoder(shape, 10, channels, hidden=256, activation="relu")
+    convs = [m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.out_channels, m.kernel_size, m.stride) for m in convs] == [(c, (4, 4), (2, 2)) for c in channels]
+    linears = [(m.in_features, m.out_features) for m in enc.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears == [(4 * 4 * 64, 256), (256, 20)]
+    assert [(m.in_features, m.out_features) for m in dec.fc if isinstance(m, torch.nn.Linear)] == [
+        (10, 256),
+        (256, 1024),
+    ]
+    deconvs = [m.out_channels for m in dec.body if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert deconvs == [64, 32, 32, 1]
+    acts = {
+        type(m) for m in [*enc.modules(), *dec.modules()] if not isinstance(m, (torch.nn.Sequential, torch.nn.Flatten))
+    }
+    assert acts == {torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear, torch.nn.ReLU, ConvEncoder, ConvDecoder}
+    assert enc(torch.rand(2, *shape))[0].shape == (2, 10) and dec(torch.randn(2, 10)).shape == (2, 1, *shape)
+    # Without the options: the same modules as before them (checkpoints keep loading).
+    assert [type(m) for m in ConvEncoder(shape, 10, channels).body][-2:] == [torch.nn.SiLU, torch.nn.Flatten]
+    assert [type(m) for m in ConvDecoder(shape, 10, channels).fc] == [torch.nn.Linear, torch.nn.SiLU]
+
+
 def test_conv_vae_end_to_end_gaussian_learned():
     vae = _conv_vae([3, 32, 32], [8, 16, 32], likelihood=GaussianLearned())
     x = torch.rand(2, 3, 32, 32)

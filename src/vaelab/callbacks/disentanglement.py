@@ -14,6 +14,12 @@ other data it does nothing):
   (the best checkpoint), and reach metrics.json and the W&B summary with the other test metrics;
 - with `fast_every_n_epochs=N`: the fast suite at the validation of every N-th epoch, as
   `val/<score>` (also in history.jsonl, so vaelab-compare can draw its curve).
+DCI's importances: `dci_estimator` after testing, gradient-boosted trees by default (the published
+definition, disentanglement_lib's); `val_dci_estimator` during training, extremely randomised
+trees by default (seconds instead of minutes). Scores of an estimator other than the boosted trees
+carry its name: val/dci_disentanglement_extra_trees, ... (vaelab.metrics.disentanglement.dci).
+What produced the scores of each split (suite, DCI estimator, every size, seed) is `metrics_record`,
+which the run writes into metrics.json as its `disentanglement` block.
 The factors are drawn from the source's whole grid, as disentanglement_lib draws them, not
 from the run's test split. Every process of a DDP run computes the same scores (same weights,
 same seed): no process waits for another.
@@ -21,12 +27,14 @@ same seed): no process waits for another.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
 
 from vaelab.config.types import Bool, PosInt, Seed
+
+Estimator = Literal["gbt", "extra_trees"]  # vaelab.metrics.disentanglement.dci.ESTIMATORS
 
 
 def factor_source(datamodule: Any) -> Any | None:
@@ -35,26 +43,45 @@ def factor_source(datamodule: Any) -> Any | None:
     return getattr(datamodule, "source", None)
 
 
-def scores(vae: torch.nn.Module, datamodule: Any, seed: int = 0, fast: bool = False) -> dict[str, float]:
+def scores(
+    vae: torch.nn.Module, datamodule: Any, seed: int = 0, fast: bool = False, dci_estimator: str = "gbt"
+) -> dict[str, float]:
     """Disentanglement scores of `vae` (a vaelab.model.VAE) on the factors of `datamodule`
     (set up): evaluate_all's {"mig", "sap", "dci_disentanglement", "dci_completeness",
     "dci_informativeness", "factor_vae_score", "beta_vae_score", "<metric>_seconds", ...};
-    {} when the data has no ground-truth factors. Same model, seed and `fast`: same scores."""
+    {} when the data has no ground-truth factors. Same model, seed, `fast` and estimator: same scores."""
     source = factor_source(datamodule)
     if source is None:
         return {}
-    # Imported here: scikit-learn (DCI's forests) is loaded only by runs on data with factors.
+    # Imported here: scikit-learn (DCI's trees) is loaded only by runs on data with factors.
     from vaelab.metrics.disentanglement import evaluate_all, posterior_mean
 
-    return evaluate_all(posterior_mean(vae), source, seed=seed, fast=fast)
+    return evaluate_all(posterior_mean(vae), source, seed=seed, fast=fast, dci_estimator=dci_estimator)
 
 
 class Disentanglement(L.Callback):
-    def __init__(self, fast_every_n_epochs: PosInt | None = None, seed: Seed = 0, fast_test: Bool = False):
+    def __init__(
+        self,
+        fast_every_n_epochs: PosInt | None = None,
+        seed: Seed = 0,
+        fast_test: Bool = False,
+        dci_estimator: Estimator = "gbt",
+        val_dci_estimator: Estimator = "extra_trees",
+    ):
         self.fast_every_n_epochs, self.seed, self.fast_test = fast_every_n_epochs, int(seed), bool(fast_test)
+        self.estimators = {"test": dci_estimator, "val": val_dci_estimator}
+        #: {"disentanglement": {split: metrics.disentanglement.suite(...)}} of each split scored.
+        self.metrics_record: dict[str, dict[str, Any]] = {}
 
     def _log(self, trainer: L.Trainer, pl_module: L.LightningModule, split: str, fast: bool) -> None:
-        values = scores(pl_module.vae, trainer.datamodule, self.seed, fast)
+        estimator = self.estimators[split]
+        values = scores(pl_module.vae, trainer.datamodule, self.seed, fast, estimator)
+        if values:
+            from vaelab.metrics.disentanglement import suite  # loaded by scores() already
+
+            self.metrics_record.setdefault("disentanglement", {})[split] = suite(
+                seed=self.seed, fast=fast, dci_estimator=estimator
+            )
         # Epoch-level values from an epoch-end hook: Lightning sends them to the loggers and, for
         # testing, returns them from trainer.test (run.py writes those into metrics.json).
         pl_module.log_dict({f"{split}/{k}": float(v) for k, v in values.items()}, on_epoch=True)

@@ -1,5 +1,7 @@
 """Pictures during training: reconstructions and prior samples after each validation, and the
-full set (interpolations, traversals, latent map, ...) after testing.
+full set (interpolations, traversals, latent map, ...) after testing; with traversal_inputs=N,
+also latent_traversals_test.png: every latent from -traversal_span to +traversal_span around the
+codes of the first N test inputs (pictures.latent_traversals; experiment=disentanglement_study).
 
 Saved as PNG in the run directory and sent to the loggers that take images (W&B,
 TensorBoard). The inputs (the first validation/test batch) and the prior draws are fixed
@@ -16,15 +18,31 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from vaelab.callbacks import pictures
+from vaelab.config.types import NonNegInt, PosFloat, PosInt
+from vaelab.errors import ConfigError
 
 
 class ImageGrids(L.Callback):
     def __init__(
-        self, dirpath: str, num_images: int = 16, num_samples: int = 64, seed: int = 0, max_encodings: int = 10000
+        self,
+        dirpath: str,
+        num_images: int = 16,
+        num_samples: int = 64,
+        seed: int = 0,
+        max_encodings: int = 10000,
+        traversal_inputs: NonNegInt = 0,
+        traversal_steps: PosInt = 11,
+        traversal_span: PosFloat = 2.5,
     ):
+        if traversal_inputs > num_images:
+            raise ConfigError(
+                f"callbacks.images.traversal_inputs={traversal_inputs}: at most num_images={num_images} "
+                "(the test inputs kept) is allowed"
+            )
         self.dirpath = Path(dirpath)
         self.num_images, self.num_samples, self.seed = num_images, num_samples, seed
         self.max_encodings = max_encodings
+        self.traversal = {"inputs": traversal_inputs, "steps": traversal_steps, "span": traversal_span}
         self.inputs: dict[str, torch.Tensor] = {}
         self.encodings: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -72,8 +90,10 @@ class ImageGrids(L.Callback):
         mu = torch.cat([m for m, _ in self.encodings])
         labels = torch.cat([y for _, y in self.encodings])
         kl_per_dim = pl_module.latent_report["test"]["kl_per_dim"]
-        grids = pictures.evaluation_pictures(
-            model, self.inputs["test"].to(model.device), mu, labels, kl_per_dim, self.prior_draws(model)
-        )
+        x = self.inputs["test"].to(model.device)
+        grids = pictures.evaluation_pictures(model, x, mu, labels, kl_per_dim, self.prior_draws(model))
+        if n := self.traversal["inputs"]:
+            steps, span = self.traversal["steps"], self.traversal["span"]
+            grids["latent_traversals"] = pictures.latent_traversals(model, x[:n], steps=steps, span=span)
         pictures.save(grids, self.dirpath, suffix="_test")
         pictures.log_images(trainer.loggers, grids, "test", trainer.global_step)

@@ -61,6 +61,17 @@ def traversals(
     return _grid(out.flatten(0, 1), nrow=steps)
 
 
+@torch.no_grad()
+def latent_traversals(model, x: torch.Tensor, steps: int = 11, span: float = 2.5) -> torch.Tensor:
+    """Every latent dimension around the codes of a few inputs x (N, *data_shape), the picture
+    beside disentanglement scores: row j * N + i varies latent j around input i's posterior mean
+    (the N rows of one latent together), its columns setting it from -span to +span."""
+    values = torch.linspace(-span, span, steps)
+    dims = list(range(model.latent_dim))
+    rows = torch.stack([model.traverse(x[i : i + 1], dims, values) for i in range(len(x))], dim=1)
+    return _grid(rows.flatten(0, 2), nrow=steps)  # rows: (latents, inputs, steps, C, H, W)
+
+
 def latent_plane(model, n: int = 15, span: float = 3.0) -> torch.Tensor:
     """For a 2-D latent space: decoded means over an n x n grid of z in [-span, span]^2
     (z_1 grows to the right, z_2 upwards)."""

@@ -104,9 +104,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             from vaelab.callbacks.disentanglement import scores
 
             fast = settings["disentanglement"] == "fast"
-            seed = OmegaConf.select(ckpt_cfg, "callbacks.disentanglement.seed", default=0)  # as the run scored
-            found = scores(system.vae, datamodule, seed=int(seed), fast=fast)
+            # As the run scored its test split: its seed and DCI estimator (runs before the setting: gbt).
+            run = OmegaConf.select(ckpt_cfg, "callbacks.disentanglement", default=None) or {}
+            seed, estimator = int(run.get("seed", 0)), str(run.get("dci_estimator", "gbt"))
+            found = scores(system.vae, datamodule, seed=seed, fast=fast, dci_estimator=estimator)
             metrics.update({f"{split}/{key}": value for key, value in found.items()})
+            if found:
+                from vaelab.metrics.disentanglement import suite
+
+                metrics["disentanglement"] = {split: suite(seed=seed, fast=fast, dci_estimator=estimator)}
         if settings["ood"]:
             metrics.update(ood_report(system.vae, ckpt_cfg, datamodule, ood_sets, settings, out))
         if settings["quality"]["features"] != "none":

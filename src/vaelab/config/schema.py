@@ -152,8 +152,8 @@ class Trainer(Open):
 
 
 class Study(Section):
-    """conf/study (experiment=disentanglement_study): an objective's regularisation strengths by
-    level name, and the level this run trains with (its objective's knob interpolates the value)."""
+    """The `study` section of runs made before conf/study named one setting a file (an objective's
+    strengths by level name, and the level trained with): their checkpoints still validate."""
 
     strengths: Annotated[dict[str, NonNegFloat], Field(min_length=1)]
     level: str
@@ -261,7 +261,7 @@ class Settings(Section):
     logger: dict[str, Open | None] | None
     callbacks: dict[str, Open | None] | None
     paths: Paths
-    # experiment=disentanglement_study's objective and strength (conf/study); absent otherwise.
+    # Only in checkpoints of earlier disentanglement studies (conf/study now sets the objective itself).
     study: Study | None = None
 
     @model_validator(mode="after")

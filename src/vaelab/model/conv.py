@@ -4,12 +4,18 @@ Each encoder stage halves height and width (kernel 4, stride 2, padding 1 maps n
 floor(n/2)); the decoder mirrors it with transposed convolutions whose output_padding
 (n mod 2) restores odd sizes exactly, so 28 -> 14 -> 7 -> 3 -> 7 -> 14 -> 28 works.
 Shapes are derived from `data_shape`, never hard-coded.
+
+`hidden` puts a dense layer of that width between the convolutions and the code (both ways), and
+`activation` chooses the nonlinearity: channels [32, 32, 64, 64], hidden 256, activation relu is
+the encoder and decoder of disentanglement_lib (Locatello et al., 2019, Table 1), used by
+experiment=disentanglement_study. The defaults (no dense layer, SiLU) are vaelab's own.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -17,6 +23,13 @@ from torch import nn
 from vaelab.config.types import Channels, PosInt, Shape
 from vaelab.errors import ConfigError
 from vaelab.model.common import gaussian_head
+
+Activation = Literal["silu", "relu"]
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
+
+
+def dense(d_in: int, d_out: int, activation: str) -> list[nn.Module]:
+    return [nn.Linear(d_in, d_out), ACTIVATIONS[activation]()]
 
 
 def spatial_sizes(data_shape: Sequence[int], n_stages: int) -> list[tuple[int, int]]:
@@ -42,16 +55,26 @@ def spatial_sizes(data_shape: Sequence[int], n_stages: int) -> list[tuple[int, i
 class ConvEncoder(nn.Module):
     """x (B, C, H, W) -> (mu, logvar), each (B, latent_dim)."""
 
-    def __init__(self, data_shape: Shape, latent_dim: PosInt, channels: Channels = (32, 64)):
+    def __init__(
+        self,
+        data_shape: Shape,
+        latent_dim: PosInt,
+        channels: Channels = (32, 64),
+        hidden: PosInt | None = None,
+        activation: Activation = "silu",
+    ):
         super().__init__()
         h, w = spatial_sizes(data_shape, len(channels))[-1]
         layers: list[nn.Module] = []
         c_in = int(data_shape[0])
         for c_out in channels:
-            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.SiLU()]
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), ACTIVATIONS[activation]()]
             c_in = c_out
-        self.body = nn.Sequential(*layers, nn.Flatten())
-        self.head = gaussian_head(c_in * h * w, latent_dim)
+        layers.append(nn.Flatten())
+        if hidden is not None:
+            layers += dense(c_in * h * w, hidden, activation)
+        self.body = nn.Sequential(*layers)
+        self.head = gaussian_head(hidden or c_in * h * w, latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.head(self.body(x)).chunk(2, dim=-1)
@@ -70,6 +93,8 @@ class ConvDecoder(nn.Module):
         latent_dim: PosInt,
         channels: Channels = (32, 64),
         params_per_dim: PosInt = 1,
+        hidden: PosInt | None = None,
+        activation: Activation = "silu",
     ):
         super().__init__()
         sizes = spatial_sizes(data_shape, len(channels))
@@ -77,7 +102,8 @@ class ConvDecoder(nn.Module):
         self.out_shape = (params_per_dim, c, h, w)
         rev = list(reversed(list(channels)))
         self.start = (rev[0], *sizes[-1])
-        self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(self.start)), nn.SiLU())
+        widths = [latent_dim, *([hidden] if hidden is not None else []), math.prod(self.start)]
+        self.fc = nn.Sequential(*(m for a, b in zip(widths, widths[1:]) for m in dense(a, b, activation)))
         layers: list[nn.Module] = []
         c_outs = [*rev[1:], params_per_dim * c]
         for i, c_out in enumerate(c_outs):
@@ -85,7 +111,7 @@ class ConvDecoder(nn.Module):
             pad = (target_h % 2, target_w % 2)
             layers.append(nn.ConvTranspose2d(rev[i], c_out, 4, stride=2, padding=1, output_padding=pad))
             if i < len(c_outs) - 1:
-                layers.append(nn.SiLU())
+                layers.append(ACTIVATIONS[activation]())
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

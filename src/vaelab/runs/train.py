@@ -298,6 +298,8 @@ def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | No
             metrics.update(results)
         metrics.update({f"test/{k}": v for k, v in model.latent_report.get("test", {}).items()})
         metrics["best_checkpoint"] = best or None
+    for callback in trainer.callbacks:  # what produced a callback's numbers (vaelab.callbacks.Disentanglement)
+        metrics.update(getattr(callback, "metrics_record", {}))
     return metrics
 
 

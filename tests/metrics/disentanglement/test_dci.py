@@ -4,13 +4,17 @@ scores of hand-made representations with the tree ensembles that estimate the im
 Closed forms (base-F entropy for D, base-L for C), as disentanglement_lib's tests:
 diagonal R -> D = C = 1; each factor in two latents (R stacked on itself, L = 2F) -> D = 1,
 C = 1 - log 2 / log L; each latent about two factors (F = 2L) -> D = 1 - log 2 / log F, C = 1;
-R = 0 -> 0. A random R is checked against a direct numpy evaluation of eq. 2-3.
+R = 0 -> 0. A random R is checked against a direct numpy evaluation of eq. 2-3, and the default
+estimator's scores of a partly informative code against scikit-learn's gradient-boosted trees
+(disentanglement_lib's DCI) evaluated here from the paper's definition.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from sklearn.ensemble import GradientBoostingClassifier
 
 from tests.helpers.factor_sources import FactorsAsImages, duplicated, identity, noise, rotated
 from vaelab.metrics.disentanglement.dci import completeness, compute_dci, disentanglement
@@ -40,6 +44,49 @@ def test_random_importances_match_a_direct_evaluation():
     c_k = 1 + np.sum(q * np.log(q), axis=0) / np.log(6)
     assert disentanglement(r) == pytest.approx(np.sum(r.sum(1) / r.sum() * d_j), rel=1e-12)
     assert completeness(r) == pytest.approx(np.sum(r.sum(0) / r.sum() * c_k), rel=1e-12)
+
+
+def test_the_default_is_disentanglement_libs_gradient_boosted_trees():
+    """On a code where latent 0 is factor 0 plus noise, latent 1 mixes both factors and latent 2 is
+    noise, the default compute_dci gives exactly the importances of GradientBoostingClassifier
+    (default settings, as disentanglement_lib) and D, C, I computed from them by eq. 2-3."""
+    sizes, seed, n_train, n_test = (3, 4), 5, 400, 200
+    noise_stream = np.random.default_rng(99)
+    seen: list[tuple[torch.Tensor, np.ndarray]] = []
+
+    def partly_informative(x: torch.Tensor) -> np.ndarray:
+        f = identity(x) * (np.array(sizes) - 1)  # the factor values
+        z = np.stack([f[:, 0], f[:, 1] + 0.7 * f[:, 0], np.zeros(len(f))], axis=1)
+        z += noise_stream.standard_normal(z.shape) * [0.4, 0.3, 1.0]
+        seen.append((x, z))
+        return z
+
+    out = compute_dci(
+        partly_informative, FactorsAsImages(sizes), np.random.default_rng(seed), num_train=n_train, num_test=n_test
+    )
+
+    x = torch.cat([a for a, _ in seen]).flatten(1).numpy()
+    codes = np.concatenate([z for _, z in seen])
+    factors = np.rint(x * (np.array(sizes) - 1)).astype(int)
+    assert len(codes) == n_train + n_test
+    replay = np.random.default_rng(seed)  # the classifier's seed: the metric's generator after its draws
+    FactorsAsImages(sizes).sample_factors(n_train, replay), FactorsAsImages(sizes).sample_factors(n_test, replay)
+    state = int(replay.integers(2**31 - 1))
+    r, accuracy = np.zeros((3, 2)), []
+    for k in range(2):
+        gbt = GradientBoostingClassifier(random_state=state).fit(codes[:n_train], factors[:n_train, k])
+        r[:, k] = gbt.feature_importances_
+        accuracy.append(np.mean(gbt.predict(codes[n_train:]) == factors[n_train:, k]))
+    np.testing.assert_array_equal(out["importance"], r)
+    p_jk = r / r.sum(axis=1, keepdims=True)  # latent j's importance over the factors
+    d_j = 1 + np.sum(p_jk * np.log(np.where(p_jk > 0, p_jk, 1)), axis=1) / np.log(2)
+    q_jk = r / r.sum(axis=0, keepdims=True)  # factor k's importance over the latents
+    c_k = 1 + np.sum(q_jk * np.log(np.where(q_jk > 0, q_jk, 1)), axis=0) / np.log(3)
+    assert out["disentanglement"] == pytest.approx(np.sum(r.sum(1) / r.sum() * d_j), rel=1e-12, abs=1e-12)
+    assert out["completeness"] == pytest.approx(np.sum(r.sum(0) / r.sum() * c_k), rel=1e-12, abs=1e-12)
+    assert out["informativeness"] == np.mean(accuracy)
+    # Partly informative: neither end of any score.
+    assert 0.1 < out["disentanglement"] < 0.9 and 0.1 < out["completeness"] < 0.9 and 0.5 < out["informativeness"] < 1
 
 
 def _dci(fn, estimator="extra_trees", seed=0, n=1000, sizes=SIZES):
@@ -78,5 +125,5 @@ def test_random_codes_score_near_zero_and_the_same_seed_gives_the_same_scores(sc
     assert out["informativeness"] < 0.3  # chance: mean 1/K_k = 0.24
     a, b = _dci(rotated, seed=7, n=300), _dci(rotated, seed=7, n=300)
     np.testing.assert_array_equal(a["importance"], b["importance"])
-    with pytest.raises(ValueError, match="estimator='lasso': one of extra_trees, gbt is allowed"):
+    with pytest.raises(ValueError, match="estimator='lasso': one of gbt, extra_trees is allowed"):
         _dci(identity, "lasso")

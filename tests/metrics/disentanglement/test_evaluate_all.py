@@ -11,9 +11,11 @@ from vaelab.metrics.disentanglement import (
     DEFAULT_SIZES,
     FAST_SIZES,
     SCORE_KEYS,
+    compute_dci,
     compute_factor_vae,
     compute_mig,
     evaluate_all,
+    suite,
 )
 
 SECONDS = ("mig_seconds", "sap_seconds", "dci_seconds", "factor_vae_seconds", "beta_vae_seconds")
@@ -30,6 +32,32 @@ def test_fast_suite_on_the_factors_themselves():
     # Each metric draws from its own Generator(seed): MIG alone, so seeded, gives the same number.
     alone = compute_mig(identity, source, np.random.default_rng(3), **FAST_SIZES["mig"])["mig"]
     assert out["mig"] == alone
+    # DCI by default: disentanglement_lib's gradient-boosted trees, under the plain names.
+    gbt = compute_dci(identity, source, np.random.default_rng(3), **FAST_SIZES["dci"], estimator="gbt")
+    assert out["dci_disentanglement"] == gbt["disentanglement"] and out["dci_completeness"] == gbt["completeness"]
+
+
+def test_extra_trees_are_selectable_and_their_scores_carry_the_name():
+    source = FactorsAsImages((2, 3))
+    out = evaluate_all(identity, source, seed=1, fast=True, dci_estimator="extra_trees")
+    forest = compute_dci(identity, source, np.random.default_rng(1), **FAST_SIZES["dci"], estimator="extra_trees")
+    for part in ("disentanglement", "completeness", "informativeness"):
+        assert out[f"dci_{part}_extra_trees"] == forest[part] and f"dci_{part}" not in out
+    assert set(out) - set(SCORE_KEYS) - set(SECONDS) == {
+        f"dci_{p}_extra_trees" for p in ("disentanglement", "completeness", "informativeness")
+    }
+
+
+def test_the_suite_record_names_the_estimator_and_every_size():
+    record = suite(seed=2, fast=True, dci_estimator="extra_trees", batch_size=32)
+    assert record == {
+        "suite": "fast",
+        "dci_estimator": "extra_trees",
+        "seed": 2,
+        "representation_batch_size": 32,
+        "sizes": FAST_SIZES,
+    }
+    assert suite()["dci_estimator"] == "gbt" and suite()["sizes"]["dci"] == {"num_train": 10_000, "num_test": 5_000}
 
 
 def test_fast_sizes_are_a_tenth_of_the_defaults_with_the_same_vote_batch():
@@ -51,7 +79,7 @@ def test_default_sizes_mig_and_factor_vae():
     ("kwargs", "message"),
     [
         ({"seed": -1}, "seed=-1: a non-negative integer is allowed"),
-        ({"dci_estimator": "lasso"}, "dci_estimator='lasso': one of extra_trees, gbt is allowed"),
+        ({"dci_estimator": "lasso"}, "dci_estimator='lasso': one of gbt, extra_trees is allowed"),
         ({"batch_size": 0}, "batch_size=0: a positive integer is allowed"),
     ],
 )

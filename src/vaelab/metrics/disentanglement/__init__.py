@@ -19,6 +19,10 @@ code of each factor combination is computed once and shared by the metrics (`cac
 the representation must be deterministic, as the posterior mean is): same scores, about a
 quarter of the rendering and encoding on a dSprites-sized grid. The seconds of a metric then
 include only the combinations the metrics before it had not needed.
+
+DCI's importances come from gradient-boosted trees by default, as disentanglement_lib's; with
+`dci_estimator="extra_trees"` its three scores are reported as dci_<part>_extra_trees (dci.py).
+`suite` describes a suite (estimator, every size, the seed), for metrics.json beside the scores.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import numpy as np
 
 from vaelab.metrics.disentanglement.beta_vae import compute_beta_vae
 from vaelab.metrics.disentanglement.cache import LOOKUP_BATCH, CachedCodes
-from vaelab.metrics.disentanglement.dci import ESTIMATORS, compute_dci
+from vaelab.metrics.disentanglement.dci import DEFAULT_ESTIMATOR, check_estimator, compute_dci, score_keys
 from vaelab.metrics.disentanglement.factor_vae import compute_factor_vae
 from vaelab.metrics.disentanglement.mig import compute_mig
 from vaelab.metrics.disentanglement.sap import compute_sap
@@ -56,18 +60,35 @@ FAST_SIZES: dict[str, dict[str, int]] = {
 }
 
 
+def suite(
+    *, seed: int = 0, fast: bool = False, dci_estimator: str = DEFAULT_ESTIMATOR, batch_size: int = BATCH_SIZE
+) -> dict[str, Any]:
+    """What evaluate_all computes with these settings: {"suite": "default" | "fast",
+    "dci_estimator", "seed", "representation_batch_size" (observations per representation call),
+    "sizes": {metric: its points, votes and batch of 64 observations per vote}}."""
+    sizes = FAST_SIZES if fast else DEFAULT_SIZES
+    return {
+        "suite": "fast" if fast else "default",
+        "dci_estimator": dci_estimator,
+        "seed": int(seed),
+        "representation_batch_size": int(batch_size),
+        "sizes": {name: dict(values) for name, values in sizes.items()},
+    }
+
+
 def evaluate_all(
     representation_fn: RepresentationFn,
     source: Any,
     *,
     seed: int = 0,
     fast: bool = False,
-    dci_estimator: str = "extra_trees",
+    dci_estimator: str = DEFAULT_ESTIMATOR,
     batch_size: int = BATCH_SIZE,
     cache: bool = True,
 ) -> dict[str, float]:
     """All five metrics: {SCORE_KEYS..., "mig_seconds", "sap_seconds", "dci_seconds",
-    "factor_vae_seconds", "beta_vae_seconds"}.
+    "factor_vae_seconds", "beta_vae_seconds"}; DCI's keys as dci.score_keys(dci_estimator) names
+    them (dci_disentanglement_extra_trees, ... for extra trees).
 
     representation_fn: Tensor (n, C, H, W) -> array (n, L); source: factor_sizes, sample_factors,
     render (vaelab.data.factors); batch_size: observations per representation_fn call;
@@ -75,8 +96,7 @@ def evaluate_all(
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed={seed!r}: a non-negative integer is allowed")
-    if dci_estimator not in ESTIMATORS:
-        raise ValueError(f"dci_estimator={dci_estimator!r}: one of {', '.join(ESTIMATORS)} is allowed")
+    check_estimator(dci_estimator, "dci_estimator")
     check_positive(batch_size=batch_size)
     factor_sizes(source)
     if not callable(representation_fn):
@@ -101,8 +121,8 @@ def evaluate_all(
         result = fn(representation_fn, source, np.random.default_rng(seed), **sizes[name], **extra)
         out[f"{name}_seconds"] = time.perf_counter() - start
         if name == "dci":
-            for part in ("disentanglement", "completeness", "informativeness"):
-                out[f"dci_{part}"] = float(result[part])
+            for part, key in score_keys(dci_estimator).items():
+                out[key] = float(result[part])
         else:
             key = {"factor_vae": "factor_vae_score", "beta_vae": "beta_vae_score"}.get(name, name)
             out[key] = float(result[key])
@@ -121,4 +141,5 @@ __all__ = [
     "compute_sap",
     "evaluate_all",
     "posterior_mean",
+    "suite",
 ]
