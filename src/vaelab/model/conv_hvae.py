@@ -49,6 +49,9 @@ def _x_features(c: int) -> nn.Sequential:
 
 
 class ConvHVAE(HVAE):
+    def data_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x  # (B, C, H, W): the convolutions take the images as they are
+
     def build_data_paths(self, h: int, z2_dim: int, gated: bool) -> None:
         if len(self.data_shape) != 3:
             raise ConfigError(

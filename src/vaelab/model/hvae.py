@@ -54,12 +54,17 @@ class HVAE(HierarchicalVAE):
         (x -> h features) and p_x (the joined (N, 2h) -> the likelihood's parameters), here fully
         connected on the flattened image (conv_hvae: convolutional)."""
         d = math.prod(self.data_shape)
-        self.q_z2 = nn.Sequential(nn.Flatten(), dense_layers([d, h, h], gated), gaussian_head(h, z2_dim))
-        self.q_z1_x = nn.Sequential(nn.Flatten(), dense_layers([d, h], gated))
+        self.q_z2 = nn.Sequential(dense_layers([d, h, h], gated), gaussian_head(h, z2_dim))
+        self.q_z1_x = dense_layers([d, h], gated)
         self.p_x = nn.Sequential(dense_layers([2 * h, h], gated), nn.Linear(h, math.prod(self.out_shape)))
 
     def bottom_up(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.data_input(x)
         return [self.q_z2(x), self.q_z1_x(x)]  # [mu, logvar] of z2 (B, 2 z2_dim); x's features (B, h)
+
+    def data_input(self, x: torch.Tensor) -> torch.Tensor:
+        """x as the data paths take it: flattened, (B, D) (conv_hvae: the images themselves)."""
+        return x.flatten(1)
 
     def initial_state(self, n: int) -> list[torch.Tensor]:
         return []  # the groups drawn so far, top first
