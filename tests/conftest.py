@@ -152,8 +152,20 @@ def fill(directory: Path) -> None:
     assert os.statvfs(directory).f_bavail == 0
 
 
+def pytest_configure(config):
+    """`make test` (`-n 2 --dist loadfile`) hands out whole files in the order of collection
+    (see below). pytest-xdist 3.6 and later reorder the files by their number of tests unless
+    told not to, which leaves a long file of few slow tests (docs, DDP, the wheel) for the end."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config, items):
-    """Files with slow tests first: `make test` sends whole files to its two processes, and the
-    many short files then fill in at the end instead of one long file running alone."""
-    slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)
+    """Files with slow tests first, the most slow tests first: `make test` sends whole files to
+    its two processes, and the many short files then fill in at the end instead of one long
+    file running alone."""
+    slow: dict[Path, int] = {}
+    for item in items:
+        if item.get_closest_marker("slow"):
+            slow[item.path] = slow.get(item.path, 0) + 1
+    items.sort(key=lambda item: -slow.get(item.path, 0))
