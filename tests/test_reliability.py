@@ -389,9 +389,6 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
         "callbacks.step_checkpoint.every_n_train_steps=10",
         "++callbacks.rich_progress_bar=null",
     ]
-    straight = cli(tmp_path / "a", *args)
-    assert straight.returncode == 0, straight.stderr[-2000:]
-
     logs = tmp_path / "b"
     proc = start(logs, *args)
     wait_for_checkpoint(logs, proc)
@@ -407,8 +404,9 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path):
     wandb_runs = sorted(p.name for p in (run / "wandb").glob("offline-run-*"))
     assert len(wandb_runs) == 2 and len({name.rsplit("-", 1)[1] for name in wandb_runs}) == 1  # one W&B run id
 
-    (a_run,) = (tmp_path / "a").glob("logs/train/runs/*")
-    expected = json.loads((a_run / "metrics.json").read_text())
+    # ... and ends as the same command never interrupted, here in-process (one thread, as the
+    # processes: equal sums, equal order) without W&B, whose service this process would keep.
+    expected = train(compose_config(tmp_path / "a", *[a for a in args if a != "logger=wandb"], "logger=none"))
     got = json.loads((run / "metrics.json").read_text())
     for key, value in expected.items():
         if key != "best_checkpoint":
