@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import errno
 import os
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from vaelab.conf import CONF_DIR
 
@@ -44,15 +45,29 @@ TINY = [
 ]
 
 
+# train.yaml composed once per distinct list of overrides in a test process: Hydra reads and merges
+# some 20 files each time (0.2-0.4 s, a good part of a short test); a copy with the test's folders
+# is what composing with them gives (interpolations of paths.* resolve when read).
+_composed: dict[tuple[str, ...], DictConfig] = {}
+
+
 def compose_config(tmp_path: Path, *overrides: str) -> DictConfig:
-    base = [
-        f"paths.root_dir={ROOT}",
-        f"paths.output_dir={tmp_path / 'run'}",
-        f"paths.log_dir={tmp_path / 'logs'}",
-        f"paths.data_dir={tmp_path / 'data'}",
-    ]
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("train", overrides=[*base, *overrides])
+    base = {
+        "paths.root_dir": str(ROOT),
+        "paths.output_dir": str(tmp_path / "run"),
+        "paths.log_dir": str(tmp_path / "logs"),
+        "paths.data_dir": str(tmp_path / "data"),
+    }
+    if any(o.lstrip("+~").startswith("paths") for o in overrides):  # the test's own paths: as given
+        with initialize_config_dir(str(CONF), version_base="1.3"):
+            return compose("train", overrides=[*(f"{k}={v}" for k, v in base.items()), *overrides])
+    if overrides not in _composed:
+        with initialize_config_dir(str(CONF), version_base="1.3"):
+            _composed[overrides] = compose("train", overrides=list(overrides))
+    cfg = copy.deepcopy(_composed[overrides])
+    for key, value in base.items():
+        OmegaConf.update(cfg, key, value)
+    return cfg
 
 
 @pytest.fixture
