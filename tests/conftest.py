@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from vaelab.conf import CONF_DIR
@@ -45,29 +46,49 @@ TINY = [
 ]
 
 
-# train.yaml composed once per distinct list of overrides in a test process: Hydra reads and merges
-# some 20 files each time (0.2-0.4 s, a good part of a short test); a copy with the test's folders
-# is what composing with them gives (interpolations of paths.* resolve when read).
+# train.yaml composed once per distinct set of group choices in a test process: Hydra reads and
+# merges some 20 files each time (0.2-0.4 s, much of a short test). Hydra applies a `a.b=value`
+# override after composing the groups, with OmegaConf.update (ConfigLoaderImpl); a copy of the
+# groups' config updated the same way with the same parsed values is the config compose gives.
+# Anything else (a group, +, ~, a sweep, hydra.*) is part of the cache key, and whatever the copy
+# cannot take is composed by Hydra, which says what is wrong.
 _composed: dict[tuple[str, ...], DictConfig] = {}
 
 
+def _value_override(word: str):
+    """Hydra's parsed override for a plain `key=value` word of a setting; None for any other word."""
+    key = word.partition("=")[0]
+    if word.startswith(("+", "~")) or key.startswith("hydra") or "@" in key or (CONF / key).is_dir():
+        return None
+    try:
+        (override,) = OverridesParser.create().parse_overrides([word])
+    except Exception:  # not valid: Hydra's own compose says so
+        return None
+    return None if override.is_sweep_override() else override
+
+
 def compose_config(tmp_path: Path, *overrides: str) -> DictConfig:
-    base = {
-        "paths.root_dir": str(ROOT),
-        "paths.output_dir": str(tmp_path / "run"),
-        "paths.log_dir": str(tmp_path / "logs"),
-        "paths.data_dir": str(tmp_path / "data"),
-    }
-    if any(o.lstrip("+~").startswith("paths") for o in overrides):  # the test's own paths: as given
-        with initialize_config_dir(str(CONF), version_base="1.3"):
-            return compose("train", overrides=[*(f"{k}={v}" for k, v in base.items()), *overrides])
-    if overrides not in _composed:
-        with initialize_config_dir(str(CONF), version_base="1.3"):
-            _composed[overrides] = compose("train", overrides=list(overrides))
-    cfg = copy.deepcopy(_composed[overrides])
-    for key, value in base.items():
-        OmegaConf.update(cfg, key, value)
-    return cfg
+    words = [
+        f"paths.root_dir={ROOT}",
+        f"paths.output_dir={tmp_path / 'run'}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"paths.data_dir={tmp_path / 'data'}",
+        *overrides,
+    ]
+    values = [_value_override(w) for w in words]
+    groups = tuple(w for w, v in zip(words, values) if v is None)
+    try:
+        if groups not in _composed:
+            with initialize_config_dir(str(CONF), version_base="1.3"):
+                _composed[groups] = compose("train", overrides=list(groups))
+        cfg = copy.deepcopy(_composed[groups])
+        for override in (v for v in values if v is not None):
+            OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+        return cfg
+    except Exception:
+        pass
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("train", overrides=words)
 
 
 @pytest.fixture
