@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import errno
 import os
 import subprocess
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
 
 from vaelab.conf import CONF_DIR
 
@@ -44,15 +46,49 @@ TINY = [
 ]
 
 
+# train.yaml composed once per distinct set of group choices in a test process: Hydra reads and
+# merges some 20 files each time (0.2-0.4 s, much of a short test). Hydra applies a `a.b=value`
+# override after composing the groups, with OmegaConf.update (ConfigLoaderImpl); a copy of the
+# groups' config updated the same way with the same parsed values is the config compose gives.
+# Anything else (a group, +, ~, a sweep, hydra.*) is part of the cache key, and whatever the copy
+# cannot take is composed by Hydra, which says what is wrong.
+_composed: dict[tuple[str, ...], DictConfig] = {}
+
+
+def _value_override(word: str):
+    """Hydra's parsed override for a plain `key=value` word of a setting; None for any other word."""
+    key = word.partition("=")[0]
+    if word.startswith(("+", "~")) or key.startswith("hydra") or "@" in key or (CONF / key).is_dir():
+        return None
+    try:
+        (override,) = OverridesParser.create().parse_overrides([word])
+    except Exception:  # not valid: Hydra's own compose says so
+        return None
+    return None if override.is_sweep_override() else override
+
+
 def compose_config(tmp_path: Path, *overrides: str) -> DictConfig:
-    base = [
+    words = [
         f"paths.root_dir={ROOT}",
         f"paths.output_dir={tmp_path / 'run'}",
         f"paths.log_dir={tmp_path / 'logs'}",
         f"paths.data_dir={tmp_path / 'data'}",
+        *overrides,
     ]
+    values = [_value_override(w) for w in words]
+    groups = tuple(w for w, v in zip(words, values) if v is None)
+    try:
+        if groups not in _composed:
+            with initialize_config_dir(str(CONF), version_base="1.3"):
+                _composed[groups] = compose("train", overrides=list(groups))
+        cfg = copy.deepcopy(_composed[groups])
+        for override in (v for v in values if v is not None):
+            OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+        return cfg
+    except Exception:
+        pass
     with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose("train", overrides=[*base, *overrides])
+        return compose("train", overrides=words)
 
 
 @pytest.fixture
@@ -152,8 +188,20 @@ def fill(directory: Path) -> None:
     assert os.statvfs(directory).f_bavail == 0
 
 
+def pytest_configure(config):
+    """`make test` (`-n 2 --dist loadfile`) hands out whole files in the order of collection
+    (see below). pytest-xdist 3.6 and later reorder the files by their number of tests unless
+    told not to, which leaves a long file of few slow tests (docs, DDP, the wheel) for the end."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config, items):
-    """Files with slow tests first: `make test` sends whole files to its two processes, and the
-    many short files then fill in at the end instead of one long file running alone."""
-    slow = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow)
+    """Files with slow tests first, the most slow tests first: `make test` sends whole files to
+    its two processes, and the many short files then fill in at the end instead of one long
+    file running alone."""
+    slow: dict[Path, int] = {}
+    for item in items:
+        if item.get_closest_marker("slow"):
+            slow[item.path] = slow.get(item.path, 0) + 1
+    items.sort(key=lambda item: -slow.get(item.path, 0))

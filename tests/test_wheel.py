@@ -46,18 +46,19 @@ def test_the_wheel_trains_from_an_empty_directory(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)], check=True
     )
+    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    env.pop("PYTHONPATH", None)  # a source tree on it would shadow the wheel
     where = subprocess.run(
         [python, "-c", "import vaelab; print(vaelab.__file__)"],
         capture_output=True,
         text=True,
         check=True,
         cwd=tmp_path,
+        env=env,
     ).stdout.strip()
     assert where.startswith(str(site)), where  # the wheel's copy, with its conf/ inside
     empty = tmp_path / "empty"
     empty.mkdir()
-    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
-    env.pop("PYTHONPATH", None)
     done = subprocess.run(
         [
             venv / "bin" / "vaelab-train",
