@@ -71,8 +71,10 @@ def experiment_id(client, name: str, location: str | None) -> str:
 def parent_run_id() -> str | None:
     """The sweep's parent run, when this is a job of a multirun that made one (mlflow_sweep)."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-    if not HydraConfig.initialized() or HydraConfig.get().mode.name != "MULTIRUN":
+    # mode is None in a config Hydra composed for a plain compose() call (no run, no multirun).
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
     path = Path(HydraConfig.get().sweep.dir) / PARENT_FILE
     return path.read_text().strip() if path.is_file() else None
