@@ -263,10 +263,6 @@ class HierarchicalVAE(CodeSpace, nn.Module):
         z, q, _, px = self._infer(x)
         return -px.log_prob(x), q.kl_groups.sum(-1), q, z
 
-    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        recon, kl, _, _ = self.elbo_sample(x)
-        return recon, kl
-
     def kl_units(self, q: GroupedPosterior) -> torch.Tensor:
         """The KL in the units free bits holds apart: each group (Kingma et al., 2016, eq. 15;
         Vahdat & Kautz, 2020), (B, G)."""

@@ -84,11 +84,6 @@ class VAE(CodeSpace, nn.Module):
             raise ConfigError("objective.free_bits needs a factorised Gaussian prior (prior=standard)")
         return kl_divergence(q.base_dist, prior.base_dist)
 
-    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-example (recon, kl), each (B,): recon = -log p(x|z) at one z ~ q(z|x)."""
-        recon, kl, _, _ = self.elbo_sample(x)
-        return recon, kl
-
     def elbo_sample(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Distribution, torch.Tensor]:
         """(recon, kl, q, z): the ELBO's parts per example (B,), the posterior and its sample z (B, L)."""
         q = self.encode(x)

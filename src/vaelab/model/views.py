@@ -48,6 +48,11 @@ class CodeSpace:
     def device(self) -> torch.device:
         return self._anchor.device
 
+    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-example (recon, kl), each (B,): recon = -log p(x|z) at one z ~ q(z|x)."""
+        recon, kl, _, _ = self.elbo_sample(x)
+        return recon, kl
+
     @torch.no_grad()
     def log_marginal(self, x: torch.Tensor, num_samples: int) -> torch.Tensor:
         """Importance-weighted estimate of log p(x), shape (B,) (Burda et al., 2016, eq. 8):
