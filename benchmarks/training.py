@@ -108,7 +108,7 @@ def vaelab_run(overrides: list[str], limit: int | None, scratch: Path, trainer: 
 
 
 def hand_loop(name: str, system, cfg, dataset_size: int) -> hand_loops.HandLoop:
-    enc, dec, lr = system.model.encoder, system.model.decoder, float(cfg.optimizer.lr)
+    enc, dec, lr = system.vae.encoder, system.vae.decoder, float(cfg.optimizer.lr)
     obj = cfg.objective
     if name == "beta_tcvae":
         return hand_loops.BetaTCVAELoop(enc, dec, lr, dataset_size, cfg.data.batch_size, obj.alpha, obj.beta, obj.gamma)
@@ -131,7 +131,7 @@ def check_same_loss(name: str, overrides: list[str], x: torch.Tensor, dataset_si
     xb = hand_loops.binarize(x)
     with torch.no_grad():
         torch.manual_seed(0)
-        ours = float(system.objective(system.model, xb, 1.0).loss)
+        ours = float(system.objective(system.vae, xb, 1.0).loss)
         torch.manual_seed(0)
         theirs = float(loop.loss(xb))
     if abs(ours - theirs) > 1e-4 * max(1.0, abs(ours)):

@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from vaelab.config.schema import ConfigError
 from vaelab.runs import rundir
 from vaelab.runs.checkpoint import read_checkpoint
 from vaelab.runs.train import train
+from vaelab.system import VAESystem
 
 
 def cli(tmp_path: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -282,6 +284,32 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(cfg_factory):
     assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
     status = json.loads((Path(cfg.paths.output_dir) / "status.json").read_text())
     assert status == {"state": "failed", "error": line}
+
+
+def test_off_the_cpu_the_loss_is_read_every_log_every_n_steps_and_names_the_same_step(cfg_factory, monkeypatch):
+    """On a GPU the finiteness check stays on the device between reads (no host sync a step); run
+    here with that path forced, it stops within log_every_n_steps of the bad step and names the
+    step the per-step check names."""
+    diverging = [
+        "likelihood=gaussian",
+        "data.binarize=none",
+        "optimizer.lr=1e4",
+        "trainer.limit_train_batches=null",
+        "trainer.max_epochs=3",
+        "trainer.log_every_n_steps=7",
+    ]
+    with pytest.raises(FloatingPointError) as each_step:
+        train(cfg_factory(*diverging))
+    monkeypatch.setattr(VAESystem, "reads_loss_each_step", lambda self: False)
+    with pytest.raises(FloatingPointError) as deferred:
+        train(cfg_factory(*diverging))
+    named = re.match(r"step (\d+): the (reconstruction term \(recon\)|KL term) of the loss is not finite", str(each_step.value))
+    assert named, str(each_step.value)
+    line = str(deferred.value)
+    assert line.startswith(f"{named[0]} (seen at step "), line
+    seen = int(re.search(r"seen at step (\d+)", line)[1])
+    assert int(named[1]) <= seen < int(named[1]) + 7 and "trainer.log_every_n_steps=7" in line
+    assert "training stopped" in line  # and nothing was saved from the steps in between (no checkpoint here)
 
 
 def test_same_seed_same_numbers(tmp_path):

@@ -98,6 +98,9 @@ class VAESystem(L.LightningModule):
         self.latent_report: dict[str, dict[str, list[float]]] = {}
         #: What built this model (resolved config, versions); stored in every checkpoint.
         self.run_info: dict[str, Any] = {}
+        # The device-side watch for a non-finite loss off the CPU (_watch_finite): first bad step, its term.
+        self._first_bad: torch.Tensor | None = None
+        self._recon_bad: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor):
         """Inference only: the posterior q(z|x)."""
@@ -127,8 +130,8 @@ class VAESystem(L.LightningModule):
         # One scalar check a step. A gradient that is not finite is not checked for itself (reading
         # every gradient cost 5% of a step): the update spreads it into the weights, so the next
         # step's loss is not finite, and the weights are checked before any checkpoint is written.
-        if self.check_finite and not torch.isfinite(step.loss):
-            self._raise_not_finite(step)
+        if self.check_finite:
+            self._watch_finite(step)
         if self.objective.adversarial:
             self._adversarial_step(batch[0], step)
         self._log_train_step(step)
@@ -163,6 +166,40 @@ class VAESystem(L.LightningModule):
             on_step=True,
             on_epoch=False,
             batch_size=step.recon.shape[0],
+        )
+
+    def _watch_finite(self, step: Step) -> None:
+        """Stop at a loss that is not finite, naming its step. On the CPU each step's loss is read
+        at once. On a GPU reading it would make the host wait for the device every step, so the
+        first bad step (and whether its reconstruction term was the bad one) is kept on the device
+        and read every log_every_n_steps steps and before every checkpoint (`check_watch`)."""
+        if self.reads_loss_each_step():
+            if not torch.isfinite(step.loss):
+                self._raise_not_finite(step)
+            return
+        bad = ~torch.isfinite(step.loss)
+        if self._first_bad is None:
+            self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+            self._recon_bad = torch.zeros((), dtype=torch.bool, device=self.device)
+        first = bad & (self._first_bad < 0)
+        self._first_bad = torch.where(first, self.global_step, self._first_bad)
+        self._recon_bad = torch.where(first, ~torch.isfinite(step.recon).all(), self._recon_bad)
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+            self.check_watch()
+
+    def reads_loss_each_step(self) -> bool:
+        """On the CPU (or outside a Trainer) reading a scalar costs microseconds: every step."""
+        return self._trainer is None or self.device.type == "cpu"
+
+    def check_watch(self) -> None:
+        """Raise for the first non-finite loss the device-side watch saw (see `_watch_finite`)."""
+        if self._first_bad is None or int(self._first_bad) < 0:
+            return
+        term = "reconstruction term (recon)" if bool(self._recon_bad) else "KL term"
+        raise NotFinite(
+            f"step {int(self._first_bad)}: the {term} of the loss is not finite "
+            f"(seen at step {self.global_step}: on a {self.device.type} device the loss is read every "
+            f"trainer.log_every_n_steps={self.trainer.log_every_n_steps} steps)"
         )
 
     def _raise_not_finite(self, step: Step) -> None:
@@ -237,6 +274,10 @@ class VAESystem(L.LightningModule):
             values[f"{split}/active_units_{name}"] = (variance > threshold).sum().float()
         return values
 
+    def on_train_epoch_end(self) -> None:
+        if self.check_finite:
+            self.check_watch()
+
     def on_validation_epoch_end(self):
         self._log_split("val")
 
@@ -285,6 +326,8 @@ class VAESystem(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A checkpoint never holds weights that are not finite: the last good one stays the last.
+        if self.check_finite:
+            self.check_watch()
         bad = first_non_finite(self) if self.check_finite else None
         if bad is not None:
             raise NotFinite(

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from vaelab.callbacks import ProgressBar
 from vaelab.runs.train import train
 
 
@@ -29,3 +30,27 @@ def test_history_and_throughput_records(cfg_factory):
     for e in epochs:
         assert e["images_per_s"] == e["images"] / e["seconds"]
         assert e["val_seconds"] > 0  # validation runs after the last step: timed apart
+
+
+class CountingBar(ProgressBar):
+    """The progress bar, recording the training batches it drew after."""
+
+    drawn: list[int] = []
+
+    def _update(self, progress_bar_id, current, visible=True, hard=False):
+        if self.trainer.training and progress_bar_id == self.train_progress_bar_id:
+            CountingBar.drawn.append(current)
+        super()._update(progress_bar_id, current, visible, hard)
+
+
+def test_the_progress_bar_draws_every_n_steps_and_at_the_end_of_an_epoch(cfg_factory):
+    CountingBar.drawn = []
+    cfg = cfg_factory(
+        "trainer.limit_train_batches=10",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=true",
+        "++callbacks.rich_progress_bar._target_=tests.callbacks.test_callbacks.CountingBar",
+        "++callbacks.rich_progress_bar.every_n_steps=4",
+    )
+    train(cfg)
+    assert CountingBar.drawn == [4, 8, 10, 4, 8, 10]
