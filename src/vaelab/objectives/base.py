@@ -42,6 +42,10 @@ class Objective(nn.Module):
     #: True when the objective reads q(z|x) as one diagonal Gaussian over all of z, through its
     #: means and variances (beta-TCVAE, FactorVAE, DIP-VAE): a hierarchical model is refused.
     needs_one_gaussian_posterior = False
+    #: True when the objective's forward may be compiled for training (trainer.compile,
+    #: vaelab.runs.compiled): it takes the KL weight as a float or a 0-d tensor, and reads no Python
+    #: number that changes from step to step (each would be a recompile).
+    compilable = False
 
     def check_model(self, vae: nn.Module) -> None:
         """One line, before any work, when this objective cannot train `vae` (the system calls it)."""
