@@ -12,9 +12,10 @@ keys carry no `_orig_mod.` and one saved with compile on loads with compile off 
 
 - The KL weight goes in as a 0-d tensor, not a Python float: a warm-up's new weight each step is
   then an input of the graph, not a constant to recompile for.
-- `dynamic=False`: the training batch and the epoch's last, smaller batch each get one static
-  graph (two compiles in the first epoch, none after); a graph for any batch size (dynamic
-  shapes) took longer to compile here and ran no faster.
+- One static graph (`dynamic=False`), for the shape of the first training batch. A batch of
+  another shape (the epoch's last, smaller one) runs eager: one step an epoch is not worth a
+  second compile (7 s on the CPU here), and a graph for any batch size (dynamic shapes) took
+  longer to compile and ran no faster.
 - Objectives opt in with `compilable = True` (vaelab.objectives.base): one whose step reads the
   KL weight or the step count as Python numbers, or trains a second network by hand (FactorVAE),
   is refused in one line before any work (vaelab.config.schema).
@@ -45,16 +46,22 @@ class CompiledLoss:
     """`objective(vae, x, kl_weight)` compiled; counts the seconds spent in calls that compiled."""
 
     def __init__(self, objective: nn.Module, backend: str):
-        self.backend = backend
+        self.objective, self.backend = objective, backend
         self.compiled = torch.compile(objective.forward, backend=backend, dynamic=False)
         #: Wall seconds of the calls that compiled a graph (forward and backward), summed.
         self.compile_seconds = 0.0
+        #: The batch shape the graph is for: that of the first training batch.
+        self.shape: torch.Size | None = None
 
     def __call__(self, vae: nn.Module, x: torch.Tensor, kl_weight: float):
+        if self.shape is None:
+            self.shape = x.shape
+        elif x.shape != self.shape:
+            return self.objective(vae, x, kl_weight)
         frames = compiled_frames()
         start = time.perf_counter()
         step = self.compiled(vae, x, torch.tensor(float(kl_weight)))
-        if compiled_frames() != frames:  # this call compiled: the batch is of a shape not seen before
+        if compiled_frames() != frames:  # this call compiled (the first, or after a guard failed)
             seconds = time.perf_counter() - start
             self.compile_seconds += seconds
             log.info("trainer.compile: compiled the training step for batches of %s in %.1f s (%s)",
