@@ -8,13 +8,16 @@ with inductor, as `trainer.compile=true` does.
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 from torch._dynamo.utils import counters
 
 from tests.conftest import compose_config
+from tests.helpers.apps import compose_app
 from tests.helpers.train_cli import train_cli
+from vaelab.cli.evaluate import evaluate
 from vaelab.config import schema
 from vaelab.errors import ConfigError
 from vaelab.runs.checkpoint import read_checkpoint
@@ -67,6 +70,15 @@ def test_a_compiled_step_trains_the_same_weights_under_a_warm_up_without_recompi
     assert metrics["train/compile_seconds"] > 0
     assert not any("_orig_mod" in key for key in compiled)
     assert_close(compiled, eager, rtol=1e-6)
+
+
+def test_a_compiled_runs_checkpoint_evaluates(tmp_path):
+    """vaelab-eval builds the checkpoint's trainer without vaelab's `compile` (Lightning has none)."""
+    # (vaelab-eval adds a progress bar, which a run's enable_progress_bar=false refuses: a bug of its own)
+    fit(tmp_path, "compiled", "trainer.compile=eager", "trainer.enable_progress_bar=true")
+    ckpt = tmp_path / "compiled" / "run" / "checkpoints" / "last.ckpt"
+    metrics = evaluate(compose_app("eval", f"ckpt_path={ckpt}", "eval.num_samples=2", output_dir=tmp_path / "eval"))
+    assert math.isfinite(metrics["test/elbo"])
 
 
 @pytest.mark.parametrize("first, then", [("eager", "false"), ("false", "eager")])
