@@ -72,6 +72,15 @@ def test_a_compiled_step_trains_the_same_weights_under_a_warm_up_without_recompi
     assert_close(compiled, eager, rtol=1e-6)
 
 
+@pytest.mark.parametrize("objective", [["objective=dip_vae"], ["objective=iwae", "objective.estimator=dreg"]])
+def test_other_compilable_objectives_train_the_same_weights(tmp_path, objective):
+    """Through AOTAutograd ("aot_eager": the joint forward and backward graph, run op by op);
+    DReG's torch.autograd.grad inside the loss breaks its graph, the numbers stay."""
+    _, eager = fit(tmp_path, "eager", *objective)
+    _, compiled = fit(tmp_path, "compiled", *objective, "trainer.compile=aot_eager")
+    assert_close(compiled, eager, rtol=1e-6)
+
+
 def test_a_compiled_runs_checkpoint_evaluates(tmp_path):
     """vaelab-eval builds the checkpoint's trainer without vaelab's `compile` (Lightning has none)."""
     # (vaelab-eval adds a progress bar, which a run's enable_progress_bar=false refuses: a bug of its own)

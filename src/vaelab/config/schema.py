@@ -301,7 +301,7 @@ class Settings(Section):
             return self
         raise ConfigError(
             f"trainer.compile={self.trainer.compile}: objective {objective.__module__}.{objective.__qualname__} "
-            "cannot be compiled (its class does not set compilable = True; vaelab's is objective=elbo): "
+            "cannot be compiled (its class does not set compilable = True; vaelab's: objective=elbo, iwae, dip_vae): "
             "set trainer.compile=false"
         )
 

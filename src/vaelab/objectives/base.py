@@ -2,7 +2,8 @@
 
 An objective is a small `nn.Module` (it may own parameters, e.g. FactorVAE's discriminator)
 whose forward takes the model (vaelab.model.VAE), a batch x (B, *data_shape) and the KL
-schedule's factor at this step, and returns a `Step`. Whatever it optimises, it also returns
+schedule's factor at this step (a float; a 0-d tensor for a compilable objective under
+trainer.compile), and returns a `Step`. Whatever it optimises, it also returns
 the ELBO's parts (beta = 1, the model's prior) at its own sample of z, so `val/elbo`, `val/kl`
 and `val/recon` mean the same thing for every objective.
 """

@@ -16,9 +16,12 @@ keys carry no `_orig_mod.` and one saved with compile on loads with compile off 
   another shape (the epoch's last, smaller one) runs eager: one step an epoch is not worth a
   second compile (7 s on the CPU here), and a graph for any batch size (dynamic shapes) took
   longer to compile and ran no faster.
-- Objectives opt in with `compilable = True` (vaelab.objectives.base): one whose step reads the
-  KL weight or the step count as Python numbers, or trains a second network by hand (FactorVAE),
-  is refused in one line before any work (vaelab.config.schema).
+- Objectives opt in with `compilable = True` (vaelab.objectives.base): ELBO, DIP-VAE and IWAE,
+  each one graph, but IWAE's DReG estimator (objective.estimator=dreg) in three: its
+  torch.autograd.grad inside the loss is not traced. Refused in one line before any work
+  (vaelab.config.schema) are the others: beta-TCVAE (a `.item()` in its estimator), the
+  capacity objective (reads the step count, a Python number, every step: a recompile each) and
+  FactorVAE (trains its discriminator by hand).
 """
 
 from __future__ import annotations
