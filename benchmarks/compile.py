@@ -1,6 +1,6 @@
 """What `trainer.compile=true` buys on the default MLP (Fashion-MNIST, batch 128), in one run.
 
-    python -m benchmarks.compile [--repeats 3]
+    python -m benchmarks.compile [--repeats 3] [--model mlp|conv]
 
 Four sides, interleaved `--repeats` times (the machine's speed drifts over minutes):
     hand          the eager hand loop (benchmarks.hand_loops.ElboLoop): the reference
@@ -12,7 +12,8 @@ Images/s are of a full epoch after warm-up (the hand loops: 30 steps; vaelab: it
 Compile seconds: the hand loop's first calls, and vaelab's `train/compile_seconds` (metrics.json)
 from a one-step run, each with torch's inductor cache empty ("cold": the first run on a machine)
 and again with it filled ("warm": every later run; the cache lives in /tmp/torchinductor_$USER).
-The issue's target: vaelab_compiled >= 1.1 x hand. Writes benchmarks/results/compile.json.
+The issue's target: vaelab_compiled >= 1.1 x hand. Writes benchmarks/results/compile.json
+(compile_conv.json for --model conv).
 """
 
 from __future__ import annotations
@@ -47,10 +48,10 @@ def compiled_hand_loop(cfg, x: torch.Tensor, batch: int) -> tuple[hand_loops.Elb
     return loop, time.perf_counter() - start
 
 
-def vaelab_compile_seconds(scratch: Path) -> float:
+def vaelab_compile_seconds(model: str, scratch: Path) -> float:
     """`train/compile_seconds` of a one-step `python train.py trainer.compile=true`."""
     out = scratch / f"compile_{time.monotonic_ns()}"
-    args = ["trainer.compile=true", "trainer.max_steps=1", "test=false", "logger=none", f"hydra.run.dir={out}"]
+    args = [f"model={model}", "trainer.compile=true", "trainer.max_steps=1", "test=false", "logger=none", f"hydra.run.dir={out}"]
     done = subprocess.run(
         [sys.executable, "train.py", *args, f"paths.log_dir={scratch}/logs"],
         cwd=ROOT,
@@ -65,7 +66,7 @@ def vaelab_compile_seconds(scratch: Path) -> float:
     return seconds
 
 
-def compile_seconds(cfg, x: torch.Tensor, batch: int, scratch: Path) -> dict[str, dict[str, float]]:
+def compile_seconds(cfg, x: torch.Tensor, batch: int, scratch: Path, model: str) -> dict[str, dict[str, float]]:
     """Cold (empty inductor cache) and warm compile seconds of both compiled sides."""
     seconds: dict[str, dict[str, float]] = {"hand_compiled": {}, "vaelab_compiled": {}}
     for state in ("cold", "warm"):
@@ -73,24 +74,25 @@ def compile_seconds(cfg, x: torch.Tensor, batch: int, scratch: Path) -> dict[str
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(scratch / "inductor")
         torch._dynamo.reset()  # forget this process's compiled graphs: only the cache on disk stays
         seconds["hand_compiled"][state] = compiled_hand_loop(cfg, x, batch)[1]
-        seconds["vaelab_compiled"][state] = vaelab_compile_seconds(scratch)
+        seconds["vaelab_compiled"][state] = vaelab_compile_seconds(model, scratch)
     return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="interleaved measurements of each side")
+    parser.add_argument("--model", choices=("mlp", "conv"), default="mlp", help="the model group")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="vaelab-bench-compile-"))
-    result: dict = {"machine": machine(), "load_average_before": os.getloadavg()}
+    result: dict = {"machine": machine(), "model": args.model, "load_average_before": os.getloadavg()}
     try:
-        cfg = default_config()
+        cfg = default_config(f"model={args.model}")
         datamodule = targets.instantiate(cfg.data, path="data")
         datamodule.setup("fit")
         x = datamodule.splits["train"][0]  # grey levels; every side binarises each batch
         batch = int(cfg.data.batch_size)
         result["batch_size"] = batch
-        result["compile_seconds"] = compile_seconds(cfg, x, batch, scratch)
+        result["compile_seconds"] = compile_seconds(cfg, x, batch, scratch, args.model)
         print(f"compile seconds: {json.dumps(result['compile_seconds'])}", flush=True)
         sides: dict[str, list[float]] = {"hand": [], "hand_compiled": [], "vaelab": [], "vaelab_compiled": []}
         first_step: dict[str, list[float]] = {"vaelab": [], "vaelab_compiled": []}
@@ -100,7 +102,8 @@ def main() -> None:
             loop = hand_loops.ElboLoop(system.vae.encoder, system.vae.decoder, float(cfg.optimizer.lr))
             sides["hand"].append(hand_epoch(loop, x, batch, None))
             sides["hand_compiled"].append(hand_epoch(compiled_hand_loop(cfg, x, batch)[0], x, batch, None))
-            for side, overrides in (("vaelab", []), ("vaelab_compiled", ["trainer.compile=true"])):
+            for side, compiled in (("vaelab", []), ("vaelab_compiled", ["trainer.compile=true"])):
+                overrides = [f"model={args.model}", *compiled]
                 run = vaelab_run(overrides, None, scratch, "cpu")
                 sides[side].append(run["images_per_s"])
                 first_step[side].append(run["seconds_to_first_step"])
@@ -122,7 +125,7 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
     for name, r in result["ratios"].items():
         print(f"{name}: {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})")
-    print(f"written: {write('compile', result)}")
+    print(f"written: {write('compile' if args.model == 'mlp' else f'compile_{args.model}', result)}")
 
 
 if __name__ == "__main__":
