@@ -51,7 +51,14 @@ def compiled_hand_loop(cfg, x: torch.Tensor, batch: int) -> tuple[hand_loops.Elb
 def vaelab_compile_seconds(model: str, scratch: Path) -> float:
     """`train/compile_seconds` of a one-step `python train.py trainer.compile=true`."""
     out = scratch / f"compile_{time.monotonic_ns()}"
-    args = [f"model={model}", "trainer.compile=true", "trainer.max_steps=1", "test=false", "logger=none", f"hydra.run.dir={out}"]
+    args = [
+        f"model={model}",
+        "trainer.compile=true",
+        "trainer.max_steps=1",
+        "test=false",
+        "logger=none",
+        f"hydra.run.dir={out}",
+    ]
     done = subprocess.run(
         [sys.executable, "train.py", *args, f"paths.log_dir={scratch}/logs"],
         cwd=ROOT,

@@ -106,7 +106,10 @@ def test_a_checkpoint_resumes_with_compile_switched(tmp_path, first, then):
 @pytest.mark.parametrize(
     "overrides, said",
     [
-        (["trainer.compile=fast"], "trainer.compile='fast': must be true, false or a torch.compile backend: 'inductor'"),
+        (
+            ["trainer.compile=fast"],
+            "trainer.compile='fast': must be true, false or a torch.compile backend: 'inductor'",
+        ),
         (
             ["trainer.compile=true", "objective=factor_vae"],
             "trainer.compile=True: objective vaelab.objectives.factor_vae.FactorVAE cannot be compiled",
