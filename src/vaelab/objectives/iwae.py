@@ -50,6 +50,7 @@ ESTIMATORS = ("iwae", "dreg")
 
 class IWAE(Objective):
     compilable = True
+
     def __init__(self, num_samples: PosInt = 5, estimator: Literal["iwae", "dreg"] = "iwae"):
         super().__init__()
         if estimator not in ESTIMATORS:

@@ -35,6 +35,7 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
+
 def backend_of(setting: Any) -> str | None:
     """The torch.compile backend a `trainer.compile` value asks for (vaelab.config.schema checked it):
     true is "inductor" (C++ on the CPU, Triton on GPUs); None when it is off."""
@@ -67,8 +68,12 @@ class CompiledLoss:
         if compiled_frames() != frames:  # this call compiled (the first, or after a guard failed)
             seconds = time.perf_counter() - start
             self.compile_seconds += seconds
-            log.info("trainer.compile: compiled the training step for batches of %s in %.1f s (%s)",
-                     tuple(x.shape), seconds, self.backend)
+            log.info(
+                "trainer.compile: compiled the training step for batches of %s in %.1f s (%s)",
+                tuple(x.shape),
+                seconds,
+                self.backend,
+            )
         return step
 
 
@@ -85,6 +90,8 @@ def compile_training(system: Any, setting: Any) -> None:
     if backend is None:
         return
     if not hasattr(system, "compiled_loss"):  # a researcher's own system, which does not read it
-        log.warning("trainer.compile=%s: %s has no compiled_loss to use; it trains eager", setting, type(system).__name__)
+        log.warning(
+            "trainer.compile=%s: %s has no compiled_loss to use; it trains eager", setting, type(system).__name__
+        )
         return
     system.compiled_loss = CompiledLoss(system.objective, backend)
