@@ -94,4 +94,8 @@ def compile_training(system: Any, setting: Any) -> None:
             "trainer.compile=%s: %s has no compiled_loss to use; it trains eager", setting, type(system).__name__
         )
         return
+    # A sweep runs its jobs in one process: each compiles its own step afresh (inductor's cache on
+    # disk makes a repeated one quick). Kept, the graphs of earlier jobs' models would count towards
+    # torch.compile's limit of 8 per function, past which it runs eager.
+    torch._dynamo.reset()
     system.compiled_loss = CompiledLoss(system.objective, backend)
