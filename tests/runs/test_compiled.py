@@ -1,8 +1,9 @@
 """trainer.compile: the same numbers as eager, checkpoints either way round, one line for what it refuses.
 
 The plumbing tests compile with torch.compile's "eager" backend (dynamo traces the step, torch runs
-the graph op by op: the same numbers to the bit, no C++ compiler). One test, `slow`, compiles
-with inductor, as `trainer.compile=true` does.
+the graph op by op: the same numbers to the bit, no C++ compiler) or "aot_eager" (with AOTAutograd's
+joint graph). Two tests, `slow`, compile with inductor, as `trainer.compile=true` does: one against
+eager's numbers, one under DDP.
 """
 
 from __future__ import annotations
