@@ -1,6 +1,7 @@
 """Training speed of `python train.py` against the fastest hand-written loop, in one run.
 
     python -m benchmarks.training [--repeats 3] [--cases mlp,conv,beta_tcvae,factor_vae,iwae] [--trainer cpu|gpu]
+    (also --cases mlp_compile,mlp_bf16: the default MLP with trainer.compile=true, trainer.precision=bf16-mixed)
 
 vaelab's side is the command users run, with its defaults: `python train.py` in its own process,
 every default callback on (checkpoints incl. the step checkpoint, progress bar, image grids,
@@ -46,7 +47,12 @@ CASES: dict[str, tuple[list[str], int | None]] = {
     "beta_tcvae": (["objective=beta_tcvae"], None),
     "factor_vae": (["objective=factor_vae"], None),
     "iwae": (["objective=iwae", "objective.num_samples=5"], None),
+    # The default MLP compiled, and in bf16 (the hand loop stays eager float32): benchmarks/gpu.sh runs them.
+    "mlp_compile": (["trainer.compile=true"], None),
+    "mlp_bf16": (["trainer.precision=bf16-mixed"], None),
 }
+# What runs without --cases: each objective and model in float32, eager.
+DEFAULT_CASES = ("mlp", "conv", "beta_tcvae", "factor_vae", "iwae")
 
 # --breakdown: where vaelab's time goes beyond the hand loop, for the default MLP, each variant the
 # default command with parts switched off.
@@ -160,7 +166,7 @@ def hand_epoch(loop: hand_loops.HandLoop, x: torch.Tensor, batch: int, limit: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="interleaved measurements of each side")
-    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, from {', '.join(CASES)}")
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"comma-separated, from {', '.join(CASES)}")
     parser.add_argument("--trainer", choices=("cpu", "gpu"), default="cpu", help="where both sides train")
     parser.add_argument("--breakdown", action="store_true", help="the default MLP with parts switched off")
     args = parser.parse_args()

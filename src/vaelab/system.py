@@ -101,6 +101,9 @@ class VAESystem(L.LightningModule):
         # The device-side watch for a non-finite loss off the CPU (_watch_finite): first bad step, its term.
         self._first_bad: torch.Tensor | None = None
         self._recon_bad: torch.Tensor | None = None
+        #: The training step's loss through torch.compile (trainer.compile, vaelab.runs.compiled), or
+        #: None: the objective itself. A plain attribute, not a module: the state dict is unchanged.
+        self.compiled_loss: Callable[..., Step] | None = None
 
     def forward(self, x: torch.Tensor):
         """Inference only: the posterior q(z|x)."""
@@ -126,7 +129,8 @@ class VAESystem(L.LightningModule):
 
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         self.objective.global_step = self.global_step
-        step = self.objective(self.vae, batch[0], self.kl_weight())
+        loss = self.compiled_loss or self.objective
+        step = loss(self.vae, batch[0], self.kl_weight())
         # One scalar check a step. A gradient that is not finite is not checked for itself (reading
         # every gradient cost 5% of a step): the update spreads it into the weights, so the next
         # step's loss is not finite, and the weights are checked before any checkpoint is written.

@@ -24,6 +24,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from vaelab.config.targets import extras
+
 #: Instantiation keys Hydra reads itself.
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 
@@ -118,7 +120,8 @@ def node_errors(node: dict[str, Any], cls: Any) -> list[dict[str, Any]]:
     """pydantic's errors for one node's own settings. Nested components are checked as nodes of
     their own, and a partial (`_partial_: true`) leaves required settings to its caller."""
     model = model_of(cls)
-    given = {k: v for k, v in node.items() if k not in HYDRA_KEYS and not _is_component(v)}
+    skip = (*HYDRA_KEYS, *extras(node))  # vaelab's own settings on the node: the schema checks them
+    given = {k: v for k, v in node.items() if k not in skip and not _is_component(v)}
     try:
         model.model_validate(given)
     except ValidationError as err:

@@ -78,6 +78,17 @@ def lightning_precision(value: Any) -> Any:
     return value
 
 
+#: torch.compile backends trainer.compile may name (vaelab.runs.compiled); true is "inductor".
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+
+
+def compile_setting(value: Any) -> Any:
+    """trainer.compile: off, on (inductor), or the torch.compile backend to use."""
+    if value is True or value is False or value in COMPILE_BACKENDS:
+        return value
+    raise ConfigError(f"must be true, false or a torch.compile backend: {', '.join(map(repr, COMPILE_BACKENDS))}")
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -149,6 +160,9 @@ class Trainer(Open):
     limit_val_batches: Limit | None
     limit_test_batches: Limit | None
     fast_dev_run: Bool | NonNegInt
+    # vaelab's own, not Lightning's (config.targets.EXTRAS): the training step through torch.compile.
+    # Absent from the configs of checkpoints made before it.
+    compile: Annotated[Any, AfterValidator(compile_setting)] = False
 
 
 class Study(Section):
@@ -277,6 +291,19 @@ class Settings(Section):
                     f"model.{copy}={value}: not a setting; the number of importance samples is eval.{name}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def compilable_objective(self, info: ValidationInfo) -> Settings:
+        """trainer.compile compiles only objectives that say they can be (vaelab.runs.compiled):
+        any other is refused now, not after the data loaded or in the middle of the first step."""
+        objective = ((info.context or {}).get("classes") or {}).get("model.objective")
+        if self.trainer.compile is False or objective is None or getattr(objective, "compilable", False):
+            return self
+        raise ConfigError(
+            f"trainer.compile={self.trainer.compile}: objective {objective.__module__}.{objective.__qualname__} "
+            "cannot be compiled (its class does not set compilable = True; vaelab's: objective=elbo, iwae, dip_vae): "
+            "set trainer.compile=false"
+        )
 
     @model_validator(mode="after")
     def manual_optimisation(self, info: ValidationInfo) -> Settings:

@@ -61,6 +61,9 @@ FAMILIES = {
     "optuna.pruners": ("optuna.pruners.BasePruner",),
 }
 EXACT = ("lightning.pytorch.Trainer", "lightning.Trainer")
+# Settings vaelab reads itself on a node of these targets and removes before building it:
+# `trainer.compile` (vaelab.runs.compiled) is not an argument of Lightning's Trainer.
+EXTRAS = {"lightning.pytorch.Trainer": ("compile",), "lightning.Trainer": ("compile",)}
 # vaelab functions that build a component.
 FACTORIES = ("vaelab.logger.wandb_logger", "vaelab.logger.mlflow_logger")
 ALLOWED = (
@@ -195,6 +198,21 @@ def nodes(tree: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
             yield from nodes(value, f"{path}[{i}]")
 
 
+def extras(node: dict[str, Any]) -> tuple[str, ...]:
+    """The keys of `node` that vaelab reads itself (EXTRAS), not arguments of its target."""
+    return tuple(k for k in EXTRAS.get(node.get("_target_"), ()) if k in node)
+
+
+def without_extras(tree: Any) -> Any:
+    """The plain container tree with every node's EXTRAS removed: what its targets are built from."""
+    if isinstance(tree, dict):
+        drop = extras(tree)
+        return {k: without_extras(v) for k, v in tree.items() if k not in drop}
+    if isinstance(tree, list):
+        return [without_extras(v) for v in tree]
+    return tree
+
+
 def _accepts(fn: Any) -> set[str] | None:
     """The keyword names `fn` takes; None when it takes any (**kwargs) or cannot be inspected."""
     try:
@@ -220,7 +238,7 @@ def check(tree: Any, source: str = "", prefix: str = "", trust: Trust | None = N
             continue
         fn = target_of(target, where, said, trust)
         takes = _accepts(fn)
-        given = [k for k in node if not (k.startswith("_") and k.endswith("_"))]
+        given = [k for k in node if not (k.startswith("_") and k.endswith("_")) and k not in extras(node)]
         unknown = [k for k in given if takes is not None and k not in takes]
         if unknown:
             close = difflib.get_close_matches(unknown[0], sorted(takes), n=1)
@@ -293,4 +311,4 @@ def instantiate(
             kinds = kind if isinstance(kind, tuple) else (kind,)
             names = " or ".join(f"{k.__module__}.{k.__qualname__}" for k in kinds)
             raise RefusedTarget(f"{path}._target_={tree['_target_']!r}: must be a subclass of {names}")
-    return hydra_instantiate(tree, **kwargs)
+    return hydra_instantiate(without_extras(tree), **kwargs)

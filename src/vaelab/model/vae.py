@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.distributions import Distribution, Independent, Normal, kl_divergence
+from torch.distributions import Distribution, Independent, Normal
 
 from vaelab.config.types import PosInt, Shape
 from vaelab.errors import ConfigError
@@ -73,7 +73,7 @@ class VAE(CodeSpace, nn.Module):
         else the one-sample Monte Carlo estimate log q(z|x) - log p(z) at the z the ELBO uses."""
         prior = self.prior_dist() if prior is None else prior
         if isinstance(prior, Independent) and isinstance(prior.base_dist, Normal):
-            return kl_divergence(q, prior)
+            return normal_kl(q.base_dist, prior.base_dist).sum(-1)
         return q.log_prob(z) - prior.log_prob(z)
 
     def kl_units(self, q: Distribution) -> torch.Tensor:
@@ -82,7 +82,7 @@ class VAE(CodeSpace, nn.Module):
         prior = self.prior_dist()
         if not (isinstance(prior, Independent) and isinstance(prior.base_dist, Normal)):
             raise ConfigError("objective.free_bits needs a factorised Gaussian prior (prior=standard)")
-        return kl_divergence(q.base_dist, prior.base_dist)
+        return normal_kl(q.base_dist, prior.base_dist)
 
     def elbo_sample(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Distribution, torch.Tensor]:
         """(recon, kl, q, z): the ELBO's parts per example (B,), the posterior and its sample z (B, L)."""
@@ -101,3 +101,14 @@ class VAE(CodeSpace, nn.Module):
         log_px = self.decode(z).log_prob(x)  # (k, B)
         log_w = log_px + prior.log_prob(z) - q.log_prob(z)
         return ImportanceSample(log_w, -log_px[0], self.kl(q, z[0], prior), q, z[0])
+
+
+def normal_kl(q: Normal, p: Normal) -> torch.Tensor:
+    """KL(q || p) between Gaussians, elementwise, in closed form (Kingma & Welling, 2014, appendix B):
+        KL = 1/2 (s^2 + t^2 - 1 - log s^2),   s = sigma_q / sigma_p,   t = (mu_q - mu_p) / sigma_p.
+    torch's own formula, op for op (the same numbers), written out because
+    `torch.distributions.kl_divergence` dispatches by type through a lookup that torch.compile cannot
+    trace (a graph break in every step)."""
+    var_ratio = (q.scale / p.scale).pow(2)
+    t = ((q.loc - p.loc) / p.scale).pow(2)
+    return 0.5 * (var_ratio + t - 1 - var_ratio.log())

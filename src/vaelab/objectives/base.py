@@ -2,7 +2,8 @@
 
 An objective is a small `nn.Module` (it may own parameters, e.g. FactorVAE's discriminator)
 whose forward takes the model (vaelab.model.VAE), a batch x (B, *data_shape) and the KL
-schedule's factor at this step, and returns a `Step`. Whatever it optimises, it also returns
+schedule's factor at this step (a float; a 0-d tensor for a compilable objective under
+trainer.compile), and returns a `Step`. Whatever it optimises, it also returns
 the ELBO's parts (beta = 1, the model's prior) at its own sample of z, so `val/elbo`, `val/kl`
 and `val/recon` mean the same thing for every objective.
 """
@@ -42,6 +43,10 @@ class Objective(nn.Module):
     #: True when the objective reads q(z|x) as one diagonal Gaussian over all of z, through its
     #: means and variances (beta-TCVAE, FactorVAE, DIP-VAE): a hierarchical model is refused.
     needs_one_gaussian_posterior = False
+    #: True when the objective's forward may be compiled for training (trainer.compile,
+    #: vaelab.runs.compiled): it takes the KL weight as a float or a 0-d tensor, and reads no Python
+    #: number that changes from step to step (each would be a recompile).
+    compilable = False
 
     def check_model(self, vae: nn.Module) -> None:
         """One line, before any work, when this objective cannot train `vae` (the system calls it)."""

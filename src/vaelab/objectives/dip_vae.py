@@ -27,6 +27,7 @@ VARIANTS = ("i", "ii")
 
 
 class DIPVAE(Objective):
+    compilable = True
     needs_one_gaussian_posterior = True
 
     def __init__(self, variant: Literal["i", "ii"] = "i", lambda_od: NonNegFloat = 10.0, lambda_d: NonNegFloat = 100.0):
@@ -35,7 +36,7 @@ class DIPVAE(Objective):
             raise ConfigError(f"variant must be one of {VARIANTS}, got {variant!r}")
         self.variant, self.lambda_od, self.lambda_d = variant, float(lambda_od), float(lambda_d)
 
-    def forward(self, model, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
+    def forward(self, model, x: torch.Tensor, kl_weight: float | torch.Tensor = 1.0) -> Step:
         recon, kl, q, z = model.elbo_sample(x)
         q_dims = q.base_dist  # Normal, batch (B, L)
         cov = latent_covariance(q_dims.loc, q_dims.variance, self.variant)  # (L, L)

@@ -23,7 +23,9 @@ class ELBO(Objective):
         super().__init__()
         self.beta, self.free_bits = float(beta), float(free_bits)
 
-    def forward(self, model, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
+    compilable = True
+
+    def forward(self, model, x: torch.Tensor, kl_weight: float | torch.Tensor = 1.0) -> Step:
         recon, kl, q, z = model.elbo_sample(x)
         beta = self.beta * kl_weight
         if self.free_bits > 0:
@@ -31,4 +33,4 @@ class ELBO(Objective):
             loss = recon.mean() + beta * kl_term
         else:
             loss = (recon + beta * kl).mean()  # the only reduction over the batch
-        return Step(loss, recon, kl, q, z, {"beta_now": torch.tensor(beta)})
+        return Step(loss, recon, kl, q, z, {"beta_now": torch.as_tensor(beta)})

@@ -49,6 +49,8 @@ ESTIMATORS = ("iwae", "dreg")
 
 
 class IWAE(Objective):
+    compilable = True
+
     def __init__(self, num_samples: PosInt = 5, estimator: Literal["iwae", "dreg"] = "iwae"):
         super().__init__()
         if estimator not in ESTIMATORS:
@@ -62,7 +64,7 @@ class IWAE(Objective):
                 "with a hierarchical model use objective.estimator=iwae"
             )
 
-    def forward(self, model, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
+    def forward(self, model, x: torch.Tensor, kl_weight: float | torch.Tensor = 1.0) -> Step:
         # DReG only when a gradient is wanted: in evaluation both estimators are the same number.
         if self.estimator == "dreg" and torch.is_grad_enabled():
             return self._dreg(model, x)

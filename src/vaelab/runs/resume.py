@@ -33,6 +33,8 @@ MAY_CHANGE = (
     "trainer.enable_progress_bar",
     "trainer.enable_model_summary",
     "trainer.default_root_dir",
+    # How the same step is computed (torch.compile or eager), not what it computes.
+    "trainer.compile",
     "callbacks.rich_progress_bar",
     "callbacks.images",
     # Scores computed beside training, not training itself.

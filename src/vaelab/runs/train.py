@@ -23,6 +23,7 @@ from vaelab.config import schema, targets
 from vaelab.errors import ConfigError, NotFinite, root_cause
 from vaelab.runs import lock, rundir, signals
 from vaelab.runs.checkpoint import load_weights, read_checkpoint, stored_config
+from vaelab.runs.compiled import compile_training
 from vaelab.runs.io import make_dir, write_json, write_text
 from vaelab.runs.resume import check_resumable
 from vaelab.runs.stopping import check_stopping
@@ -254,6 +255,7 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
         callbacks=instantiate_all(cfg.get("callbacks"), "callbacks"),
         logger=loggers or False,
     )
+    compile_training(model, cfg.trainer.get("compile", False))
     # The run config in the dashboard is the resolved Hydra config, plus where the code came from.
     hparams = {**resolved, "vaelab_version": info["vaelab_version"], "git_commit": info["git_commit"]}
     for logger in loggers:
@@ -298,6 +300,8 @@ def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | No
             metrics.update(results)
         metrics.update({f"test/{k}": v for k, v in model.latent_report.get("test", {}).items()})
         metrics["best_checkpoint"] = best or None
+    if (compiled := getattr(model, "compiled_loss", None)) is not None:
+        metrics["train/compile_seconds"] = compiled.compile_seconds
     for callback in trainer.callbacks:  # what produced a callback's numbers (vaelab.callbacks.Disentanglement)
         metrics.update(getattr(callback, "metrics_record", {}))
     return metrics
