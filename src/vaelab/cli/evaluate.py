@@ -77,7 +77,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     # Loggers only when named (logger=wandb); they get the split's own keys after the test, not test/.
     loggers = instantiate_all(ckpt_cfg.logger, "logger") if "logger" in groups else []
-    callbacks = [RichProgressBar()]
+    # A bar unless the run switched bars off (Lightning refuses a bar callback beside enable_progress_bar=false).
+    callbacks = [RichProgressBar()] if ckpt_cfg.trainer.get("enable_progress_bar", True) is not False else []
     if settings["pictures"]:
         callbacks.append(ImageGrids(dirpath=str(out)))
     # The checkpoint's trainer settings (accelerator, precision, limit_test_batches), on one device.
