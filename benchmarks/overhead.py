@@ -1,6 +1,6 @@
 """vaelab's cost per training step beyond the hand loop, and where it goes, in one run.
 
-    python -m benchmarks.overhead [--repeats 3] [--case small|mlp|conv]
+    python -m benchmarks.overhead [--repeats 3] [--case small|mlp|conv] [--no-parts]
 
 A small model exposes the framework's per-step cost, as a GPU does for any model (there the
 model's own step takes a fraction of a millisecond): `small` is an MLP 784-64-8 at batch 128,
@@ -60,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="interleaved measurements of each variant")
     parser.add_argument("--case", choices=sorted(CASES), default="small")
+    parser.add_argument("--no-parts", action="store_true", help="only the default command and bare Lightning")
     args = parser.parse_args()
     overrides = CASES[args.case]
     cfg = default_config(*overrides)
@@ -67,7 +68,8 @@ def main() -> None:
     datamodule = targets.instantiate(cfg.data, path="data")
     datamodule.setup("fit")
     x_train = datamodule.splits["train"][0]
-    variants = {"default": [], **PARTS, "bare Lightning": BARE}
+    parts = {} if args.no_parts else PARTS
+    variants = {"default": [], **parts, "bare Lightning": BARE}
     times: dict[str, list[float]] = {name: [] for name in ["hand loop", *variants]}
     val_seconds: dict[str, list[float]] = {name: [] for name in variants}
     scratch = Path(tempfile.mkdtemp(prefix="vaelab-overhead-"))
@@ -86,7 +88,7 @@ def main() -> None:
     med = {name: statistics.median(values) for name, values in times.items()}
     cost = {
         "Lightning's loop": med["bare Lightning"] - med["hand loop"],
-        **{part: med["default"] - med[part] for part in PARTS},
+        **{part: med["default"] - med[part] for part in parts},
     }
     total = med["default"] - med["hand loop"]
     result = {
@@ -100,8 +102,10 @@ def main() -> None:
         "bare_over_hand": med["hand loop"] / med["bare Lightning"],
         "cost_us_per_step": {**cost, "residual (interactions, noise)": total - sum(cost.values()), "total": total},
     }
-    print(f"{args.case}: hand loop {med['hand loop']:.0f} us/step, vaelab {med['default']:.0f} us/step, "
-          f"vaelab/hand {result['vaelab_over_hand']:.2f} (bare Lightning {result['bare_over_hand']:.2f})")
+    print(
+        f"{args.case}: hand loop {med['hand loop']:.0f} us/step, vaelab {med['default']:.0f} us/step, "
+        f"vaelab/hand {result['vaelab_over_hand']:.2f} (bare Lightning {result['bare_over_hand']:.2f})"
+    )
     for part, us in result["cost_us_per_step"].items():
         print(f"  {part:40s} {us:8.0f} us/step")
     print(f"written: {write(f'overhead_{args.case}', result)}")

@@ -10,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 
 from tests.conftest import CONF
+from vaelab.config import targets
 from vaelab.model import VAE
 from vaelab.model.hierarchical import HierarchicalVAE
 from vaelab.system import VAESystem
@@ -56,9 +57,9 @@ def test_every_trainer_instantiates(cfg_factory, trainer):
     cfg = cfg_factory(f"trainer={trainer}")
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         with pytest.raises(Exception, match="(?i)gpu|cuda"):
-            instantiate(cfg.trainer)
+            targets.instantiate(cfg.trainer, path="trainer")
         return
-    assert isinstance(instantiate(cfg.trainer), L.Trainer)
+    assert isinstance(targets.instantiate(cfg.trainer, path="trainer"), L.Trainer)
 
 
 @pytest.mark.parametrize("logger", options("logger"))
@@ -101,4 +102,4 @@ def test_required_knobs_exist(cfg_factory):
 @pytest.mark.parametrize("debug", options("debug"))
 def test_every_debug_preset_composes(cfg_factory, debug):
     cfg = cfg_factory(f"debug={debug}")
-    assert isinstance(instantiate(cfg.trainer), L.Trainer)
+    assert isinstance(targets.instantiate(cfg.trainer, path="trainer"), L.Trainer)

@@ -94,7 +94,10 @@ def test_train_py_says_one_line_and_exits_1(tmp_path, monkeypatch, capsys, overr
             "+objective.beta=3: objective.beta is already a setting; set it without +: objective.beta=3",
         ),
         (["~modell"], "~modell: no such setting; did you mean model?"),
-        (["model=null"], "model=null: a model is needed; choose one with model=NAME: conv, conv_hvae, hvae, mlp, top_down, vae"),
+        (
+            ["model=null"],
+            "model=null: a model is needed; choose one with model=NAME: conv, conv_hvae, hvae, mlp, top_down, vae",
+        ),
         (["model.latent_dim=[1,2"], "model.latent_dim=[1,2: not a valid key=value (no viable alternative at input"),
         (["model=mlp,conv"], "model=mlp,conv: a,b is a sweep: add -m (--multirun) to run one job each"),
     ],
@@ -112,7 +115,10 @@ def test_a_config_without_a_model_names_the_group(tmp_path, removed):
     cfg = compose_config(tmp_path, "data=digits", removed)  # Hydra composes it: model is simply absent
     with pytest.raises(ConfigError) as raised:
         train(cfg)
-    assert str(raised.value) == "model: no model is chosen; choose one with model=NAME: conv, conv_hvae, hvae, mlp, top_down, vae"
+    assert (
+        str(raised.value)
+        == "model: no model is chosen; choose one with model=NAME: conv, conv_hvae, hvae, mlp, top_down, vae"
+    )
 
 
 def test_a_misspelled_key_on_the_command_line_is_one_line(tmp_path, monkeypatch):
@@ -303,7 +309,9 @@ def test_off_the_cpu_the_loss_is_read_every_log_every_n_steps_and_names_the_same
     monkeypatch.setattr(VAESystem, "reads_loss_each_step", lambda self: False)
     with pytest.raises(FloatingPointError) as deferred:
         train(cfg_factory(*diverging))
-    named = re.match(r"step (\d+): the (reconstruction term \(recon\)|KL term) of the loss is not finite", str(each_step.value))
+    named = re.match(
+        r"step (\d+): the (reconstruction term \(recon\)|KL term) of the loss is not finite", str(each_step.value)
+    )
     assert named, str(each_step.value)
     line = str(deferred.value)
     assert line.startswith(f"{named[0]} (seen at step "), line

@@ -123,7 +123,9 @@ def test_wandb_sweep_command_runs_as_an_agent_would(tmp_path):
 def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
     """Two gloo processes with batch 32 each = one process with batch 64: the same global batches
     (each rank takes every other example of the epoch's permutation), gradients averaged by DDP.
-    The noise draws differ, so the test metrics agree within 2%, not exactly."""
+    The noise draws differ, so the test metrics agree within 2%, not exactly. The two processes
+    compile their training step (trainer.compile, AOTAutograd's graphs run eagerly: DDP's gradient
+    hooks fire on the compiled backward as on eager's; inductor's code is tested in one process)."""
     common = [
         "data=digits",
         "logger=none",
@@ -134,10 +136,19 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
     ]
     # The one process in this one (the same train() that train.py calls), the two as a user starts them.
     a = train(compose_config(tmp_path / "one", *common, "data.batch_size=64"))
-    ddp = train_cli(tmp_path / "two", *common, "trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=32")
+    ddp = train_cli(
+        tmp_path / "two",
+        *common,
+        "trainer=ddp_cpu",
+        "trainer.devices=2",
+        "data.batch_size=32",
+        "trainer.compile=aot_eager",
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert (ddp.stdout + ddp.stderr).count("trainer.compile: compiled the training step") == 2  # one per rank
     (two,) = (tmp_path / "two").glob("train/runs/*")
     b = json.loads((two / "metrics.json").read_text())
+    assert b["train/compile_seconds"] > 0
     for key in ("test/elbo", "test/nll", "test/recon"):
         assert b[key] == pytest.approx(a[key], rel=0.02), key
     assert a["test/elbo"] != b["test/elbo"]  # really two different runs

@@ -17,7 +17,6 @@ from torch._dynamo.utils import counters
 
 from tests.conftest import compose_config
 from tests.helpers.apps import compose_app
-from tests.helpers.train_cli import train_cli
 from vaelab.cli.evaluate import evaluate
 from vaelab.config import schema
 from vaelab.errors import ConfigError
@@ -132,25 +131,3 @@ def test_inductor_trains_the_same_numbers_as_eager(tmp_path):
         metrics, compiled = fit(tmp_path, "compiled", "trainer.compile=true")
     assert metrics["train/compile_seconds"] > 0
     assert_close(compiled, eager, rtol=1e-4)
-
-
-@pytest.mark.slow
-def test_compiled_steps_train_under_ddp(tmp_path):
-    """Two CPU processes over gloo, each compiling its own step; DDP's gradient hooks fire on the
-    compiled backward as on eager's (about 30 s)."""
-    run = tmp_path / "run"
-    done = train_cli(
-        tmp_path,
-        *(o for o in SMALL if o != "trainer=cpu"),
-        "trainer=ddp_cpu",
-        "trainer.limit_train_batches=4",
-        "trainer.compile=true",
-        f"hydra.run.dir={run}",
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    log = done.stdout + done.stderr
-    assert "Starting with 2 processes" in log and log.count("trainer.compile: compiled the training step") == 2
-    assert json.loads((run / "status.json").read_text()) == {"state": "finished"}
-    assert json.loads((run / "metrics.json").read_text())["train/compile_seconds"] > 0
-    state = weights(run)
-    assert all(torch.isfinite(v).all() for v in state.values())
