@@ -1,7 +1,7 @@
 """docs/extending.md, run for real: every code block of the page, in order, in an empty folder.
 
 A block preceded by `<!-- file: PATH -->` is written to PATH; one preceded by `<!-- runnable -->`
-is run (bash with `bash -e`, Python as a script in that folder), as a user would type it, with
+is run (bash with `bash -e`, Python as a script in that folder, in this process), as a user would type it, with
 three changes that keep the test small and the project's virtualenv as it is:
 - tiny training settings (tests.conftest.TINY) are appended to each `vaelab-train` command;
 - `pip install <path>` installs a copy of <path> with `--no-deps --no-build-isolation --target`
@@ -16,6 +16,7 @@ import json
 import math
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -71,8 +72,22 @@ def finite_metrics(pattern: str, where: Path) -> dict:
     return metrics
 
 
+def run_script(path: Path, monkeypatch) -> None:
+    """A Python block as `python path` runs it in its folder, here in this process (what it does
+    needs no process of its own): its folder first on sys.path, its imports forgotten after."""
+    before = set(sys.modules)
+    with monkeypatch.context() as m:
+        m.chdir(path.parent)
+        m.syspath_prepend(str(path.parent))
+        m.setenv("WANDB_MODE", "offline")
+        runpy.run_path(str(path), run_name="__main__")
+    for name in set(sys.modules) - before:
+        if getattr(sys.modules[name], "__file__", None) and str(path.parent) in str(sys.modules[name].__file__):
+            del sys.modules[name]
+
+
 @pytest.mark.slow
-def test_every_block_of_the_page_runs(tmp_path):
+def test_every_block_of_the_page_runs(tmp_path, monkeypatch):
     work, site, copies = tmp_path / "project", tmp_path / "site", tmp_path / "copies"
     work.mkdir()
     copies.mkdir()
@@ -93,7 +108,8 @@ def test_every_block_of_the_page_runs(tmp_path):
         else:
             assert language == "python", language
             (work / f"snippet_{i}.py").write_text(code)
-            cmd = [sys.executable, f"snippet_{i}.py"]
+            run_script(work / f"snippet_{i}.py", monkeypatch)
+            continue
         done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, f"block {i}:\n{code}\n{done.stderr[-3000:]}"
 
