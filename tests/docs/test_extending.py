@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import runpy
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, TINY
+from tests.helpers.scripts import run_script
 
 PAGE = ROOT / "docs" / "extending.md"
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
@@ -70,20 +70,6 @@ def finite_metrics(pattern: str, where: Path) -> dict:
     metrics = json.loads(path.read_text())
     assert all(math.isfinite(metrics[k]) for k in ("test/nll", "test/elbo", "test/bpd")), metrics
     return metrics
-
-
-def run_script(path: Path, monkeypatch) -> None:
-    """A Python block as `python path` runs it in its folder, here in this process (what it does
-    needs no process of its own): its folder first on sys.path, its imports forgotten after."""
-    before = set(sys.modules)
-    with monkeypatch.context() as m:
-        m.chdir(path.parent)
-        m.syspath_prepend(str(path.parent))
-        m.setenv("WANDB_MODE", "offline")
-        runpy.run_path(str(path), run_name="__main__")
-    for name in set(sys.modules) - before:
-        if getattr(sys.modules[name], "__file__", None) and str(path.parent) in str(sys.modules[name].__file__):
-            del sys.modules[name]
 
 
 @pytest.mark.slow
