@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from scipy.stats import norm
 from torch.distributions import Independent, Normal
 
 from tests.helpers.models import _mlp_vae, _np
+from vaelab.cli.train import main as train_main
 from vaelab.config import targets
 from vaelab.objectives import BetaTCVAE
 from vaelab.objectives.beta_tcvae import decompose_kl, log_importance_weights
@@ -136,6 +138,20 @@ def test_needs_a_factorised_prior():
     z = torch.zeros(4, 3)
     with pytest.raises(ValueError, match=r"objective=beta_tcvae.*prior=standard"):
         decompose_kl(z, z, z, prior, 100)
+
+
+@pytest.mark.parametrize("prior", ["mog", "vamp"])
+def test_a_prior_that_is_not_factorised_is_one_line_before_any_work(tmp_path, monkeypatch, capsys, prior):
+    """train.py refuses it when the system is built (before data, DDP processes or a step)."""
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    words = [f"paths.log_dir={tmp_path}", "data=digits", "logger=none", "objective=beta_tcvae", f"prior={prior}"]
+    monkeypatch.setattr(sys, "argv", ["train.py", *words])
+    assert train_main() == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert line.startswith("error: objective=beta_tcvae needs a factorised prior") and line.endswith(
+        "use prior=standard"
+    )
+    assert not list(tmp_path.glob("**/*.ckpt"))
 
 
 # =========================================================================== the objective

@@ -76,6 +76,11 @@ class BetaTCVAE(Objective):
         # The system sets this in setup(); Objective.dataset_size is a plain class attribute.
         self.num_examples.fill_(int(value or 0))
 
+    def check_model(self, vae) -> None:
+        super().check_model(vae)
+        with torch.no_grad():  # the prior's form, before any work (a VampPrior runs the encoder once)
+            factorised_marginals(vae.prior_dist())
+
     def forward(self, model, x: torch.Tensor, kl_weight: float = 1.0) -> Step:
         recon, kl, q, z = model.elbo_sample(x)
         n = self.dataset_size
