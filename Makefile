@@ -61,4 +61,6 @@ clean:
 bench: data
 	$(PY) -m benchmarks.training
 	$(PY) -m benchmarks.training --trainer gpu
+	$(PY) -m benchmarks.overhead --case small
+	$(PY) -m benchmarks.compile
 	$(PY) -m benchmarks.iw_nll
