@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from vaelab.plugins import AtomicCheckpointIO, AtomicWriter, RefusedRemoval
@@ -60,3 +63,20 @@ def test_the_background_plugin_claims_its_folder_before_the_write(tmp_path):
     with pytest.raises(RefusedRemoval):
         plugin.remove_checkpoint(tmp_path / "a.ckpt")
     assert (tmp_path / "ckpts" / "a.ckpt").is_file()
+
+
+def test_removes_the_spawn_and_fork_launchers_weights_file_and_no_other(tmp_path, writer, monkeypatch):
+    """trainer.strategy=ddp_spawn / ddp_fork: Lightning's launcher writes rank 0's weights to
+    .temp.ckpt in a fresh tempfile.mkdtemp() folder (in the worker) and removes it from here."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmpdir"))
+    (tmp_path / "tmpdir").mkdir()
+    handed_back = Path(tempfile.mkdtemp()) / ".temp.ckpt"
+    AtomicWriter().save_checkpoint({"x": 1}, handed_back)  # another process's writer: no claim here
+    writer.remove_checkpoint(handed_back)
+    assert not handed_back.exists()
+    for other in (Path(tempfile.mkdtemp()) / "notes.ckpt", tmp_path / "elsewhere" / ".temp.ckpt"):
+        other.parent.mkdir(exist_ok=True)
+        other.write_text("keep me")
+        with pytest.raises(RefusedRemoval):
+            writer.remove_checkpoint(other)
+        assert other.read_text() == "keep me"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,18 @@ def _folder_of(path: Any) -> tuple[Any, str, str]:
         return fs, fs_path, os.path.realpath(parent or ".")
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return fs, fs_path, f"{protocol}://{parent}"
+
+
+def launcher_weights(fs: Any, fs_path: str) -> bool:
+    """Whether `fs_path` is the file through which Lightning's spawn and fork launchers
+    (trainer.strategy=ddp_spawn, ddp_fork) hand rank 0's weights back: `.temp.ckpt` in a fresh
+    `tempfile.mkdtemp()` folder, written by the worker process and removed from this one."""
+    if not isinstance(fs, LocalFileSystem) or os.path.basename(fs_path) != ".temp.ckpt":
+        return False
+    folder = os.path.dirname(os.path.realpath(fs_path))
+    return os.path.basename(folder).startswith("tmp") and os.path.dirname(folder) == os.path.realpath(
+        tempfile.gettempdir()
+    )
 
 
 class AtomicWriter(TorchCheckpointIO):
@@ -65,7 +78,7 @@ class AtomicWriter(TorchCheckpointIO):
         process has written a checkpoint into; anything else is refused in one line.
         """
         fs, fs_path, folder = _folder_of(path)
-        if not inside(folder, self.folders):
+        if not inside(folder, self.folders) and not launcher_weights(fs, fs_path):
             raise RefusedRemoval(
                 f"refused to remove {path}: vaelab removes checkpoints only in the folders this run wrote them "
                 f"into ({', '.join(sorted(self.folders)) or 'none yet'})"
