@@ -7,6 +7,8 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +31,22 @@ def default_config(*overrides: str):
             "train",
             overrides=[f"paths.root_dir={ROOT}", f"paths.output_dir={scratch}", "logger=none", *overrides],
         )
+
+
+def run_train_py(args: list[str], env: dict[str, str] | None = None, wrapper: tuple[str, ...] = ()) -> str:
+    """`python train.py args` from the checkout (under `wrapper`, a command that runs it), its
+    output dropped; its stderr, or a RuntimeError that names the command and ends with it."""
+    done = subprocess.run(
+        [*wrapper, sys.executable, "train.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"train.py {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return done.stderr
 
 
 def timed(fn: Callable[[], object], repeats: int = 3) -> dict[str, float]:

@@ -22,8 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +29,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import hand_loops
-from benchmarks.common import ROOT, default_config, machine, write
+from benchmarks.common import default_config, machine, run_train_py, write
 from benchmarks.training import hand_epoch, spread, vaelab_run
 from vaelab.config import targets
 
@@ -59,15 +57,7 @@ def vaelab_compile_seconds(model: str, scratch: Path) -> float:
         "logger=none",
         f"hydra.run.dir={out}",
     ]
-    done = subprocess.run(
-        [sys.executable, "train.py", *args, f"paths.log_dir={scratch}/logs"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"train.py trainer.compile=true failed: {done.stderr[-2000:]}")
+    run_train_py([*args, f"paths.log_dir={scratch}/logs"])
     seconds = json.loads((out / "metrics.json").read_text())["train/compile_seconds"]
     shutil.rmtree(out, ignore_errors=True)
     return seconds

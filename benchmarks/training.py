@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import hand_loops
-from benchmarks.common import ROOT, default_config, machine, write
+from benchmarks.common import default_config, machine, run_train_py, write
 from vaelab.config import targets
 
 # name: (train.py overrides, batches per epoch (None = all 430))
@@ -91,16 +90,7 @@ def vaelab_run(overrides: list[str], limit: int | None, scratch: Path, trainer: 
     ]
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     launched = time.time()
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS, sys.executable, "train.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"train.py {' '.join(overrides)} failed: {done.stderr[-2000:]}")
+    stderr = run_train_py(args, env=env, wrapper=(sys.executable, "-c", PEAK_RSS))
     record = json.loads((out / "throughput.json").read_text())
     epoch = record["epochs"][-1]
     shutil.rmtree(out, ignore_errors=True)
@@ -109,7 +99,7 @@ def vaelab_run(overrides: list[str], limit: int | None, scratch: Path, trainer: 
         "train_seconds": epoch["seconds"],
         "val_seconds": epoch["val_seconds"],
         "seconds_to_first_step": record["first_step_time"] - launched,
-        "peak_rss_mb": int(done.stderr.strip().splitlines()[-1]) / 1024,
+        "peak_rss_mb": int(stderr.strip().splitlines()[-1]) / 1024,
     }
 
 

@@ -97,5 +97,5 @@ def compile_training(system: Any, setting: Any) -> None:
     # A sweep runs its jobs in one process: each compiles its own step afresh (inductor's cache on
     # disk makes a repeated one quick). Kept, the graphs of earlier jobs' models would count towards
     # torch.compile's limit of 8 per function, past which it runs eager.
-    torch._dynamo.reset()
+    torch.compiler.reset()
     system.compiled_loss = CompiledLoss(system.objective, backend)
