@@ -387,12 +387,14 @@ def wait_for_checkpoint(tmp_path: Path, proc: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_says_interrupted_and_the_same_command_resumes(tmp_path, monkeypatch):
+    # Batches of 4: about 270 steps an epoch, so that the Ctrl-C after the first step checkpoint
+    # lands while training is still going on (with batches of 16 a fast machine had finished).
     args = [
         "data=digits",
         "logger=none",
         "trainer.max_epochs=3",
         "eval.num_samples=2",
-        "data.batch_size=16",
+        "data.batch_size=4",
         "callbacks.step_checkpoint.every_n_train_steps=5",
         "++callbacks.rich_progress_bar=null",
     ]
