@@ -375,7 +375,13 @@ def start(tmp_path: Path, *args: str) -> subprocess.Popen:
         f"paths.data_dir={tmp_path / 'data'}",
         *args,
     ]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # A shell that starts the tests in the background ignores SIGINT, and a child inherits that:
+    # the run gets Ctrl-C as from a terminal (a Python handler becomes the default in the child).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def wait_for_checkpoint(tmp_path: Path, proc: subprocess.Popen) -> None:
@@ -387,14 +393,12 @@ def wait_for_checkpoint(tmp_path: Path, proc: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_says_interrupted_and_the_same_command_resumes(tmp_path, monkeypatch):
-    # Batches of 4: about 270 steps an epoch, so that the Ctrl-C after the first step checkpoint
-    # lands while training is still going on (with batches of 16 a fast machine had finished).
     args = [
         "data=digits",
         "logger=none",
         "trainer.max_epochs=3",
         "eval.num_samples=2",
-        "data.batch_size=4",
+        "data.batch_size=16",
         "callbacks.step_checkpoint.every_n_train_steps=5",
         "++callbacks.rich_progress_bar=null",
     ]
