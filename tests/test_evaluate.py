@@ -9,13 +9,13 @@ import json
 import math
 import os
 import pickle
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.helpers import warm
 from tests.helpers.apps import compose_app
 from vaelab.cli.evaluate import evaluate
 from vaelab.errors import exit_code
@@ -205,7 +205,7 @@ def test_a_fashion_model_is_scored_on_the_mnist_test_files_alone(
 
 
 def test_console_script_help_lists_the_settings_and_groups():
-    done = subprocess.run(
+    done = warm.run(
         [Path(sys.executable).parent / "vaelab-eval", "--help"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
@@ -218,7 +218,7 @@ def test_console_script_multirun_over_splits(trained, tmp_path):
     ckpt, _ = trained
     sweep = tmp_path / "sweep"
     args = ["-m", f"ckpt_path={ckpt}", "split=val,test", "eval.num_samples=3", "pictures=false"]
-    done = subprocess.run(
+    done = warm.run(
         [Path(sys.executable).parent / "vaelab-eval", *args, "objective.beta=2", f"hydra.sweep.dir={sweep}"],
         capture_output=True,
         text=True,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, compose_config
+from tests.helpers import warm
 from vaelab.runs.train import train
 
 # The SLURM job as Lightning's SLURMEnvironment.detect() sees one: SLURM_NTASKS set, a job name
@@ -87,7 +87,7 @@ def train_py(tmp_path: Path) -> list[str]:
 def test_sigusr1_requeue_resumes_in_the_same_directory_and_w_and_b_run(tmp_path, job_env):
     log = tmp_path / "first_attempt.err"  # a file, not a pipe: the progress bar must never block on it
     with log.open("w") as stderr:
-        first = subprocess.Popen(train_py(tmp_path), cwd=ROOT, env=job_env, stdout=stderr, stderr=stderr)
+        first = warm.Popen(train_py(tmp_path), cwd=ROOT, env=job_env, stdout=stderr, stderr=stderr)
         deadline = time.time() + 120
         while not list(tmp_path.glob("logs/train/runs/*/checkpoints/last.ckpt")):
             assert first.poll() is None and time.time() < deadline, log.read_text()[-2000:]
@@ -108,7 +108,7 @@ def test_sigusr1_requeue_resumes_in_the_same_directory_and_w_and_b_run(tmp_path,
     assert 0 < stopped_at < STEPS and not (run / "metrics.json").exists()
 
     # SLURM starts the same command again: the same job id, SLURM_RESTART_COUNT=1.
-    again = subprocess.run(
+    again = warm.run(
         train_py(tmp_path),
         cwd=ROOT,
         env={**job_env, "SLURM_RESTART_COUNT": "1"},

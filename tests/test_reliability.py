@@ -26,7 +26,7 @@ from hydra.errors import ConfigCompositionException
 from PIL import Image
 
 from tests.conftest import ROOT, TINY, compose_config
-from tests.helpers import OLD_CHECKPOINT
+from tests.helpers import OLD_CHECKPOINT, warm
 from vaelab.cli.evaluate import main as eval_main
 from vaelab.cli.train import main as train_main
 from vaelab.conf import CONF_DIR
@@ -43,7 +43,7 @@ def cli(tmp_path: Path, *overrides: str, timeout: int = 300) -> subprocess.Compl
     env = {**os.environ, "WANDB_MODE": "offline"}
     env.pop("HYDRA_FULL_ERROR", None)
     cmd = [sys.executable, "train.py", f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={tmp_path / 'data'}"]
-    return subprocess.run([*cmd, *overrides], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return warm.run([*cmd, *overrides], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def cli_here(tmp_path: Path, monkeypatch, *overrides: str) -> int:
@@ -379,7 +379,7 @@ def start(tmp_path: Path, *args: str) -> subprocess.Popen:
     # the run gets Ctrl-C as from a terminal (a Python handler becomes the default in the child).
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        return warm.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     finally:
         signal.signal(signal.SIGINT, previous)
 

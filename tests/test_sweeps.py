@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, compose_config
+from tests.helpers import warm
 from tests.helpers.train_cli import FAST, train_cli
 from tests.helpers.wandb_files import records, wandb_record
 from vaelab.compare.cli import main as compare_main
@@ -107,7 +107,7 @@ def test_wandb_sweep_command_runs_as_an_agent_would(tmp_path):
     cmd = [part for word in sweep["command"] for part in macros.get(word, [word])]
     assert not any(a.startswith("-") for a in cmd[2:])  # Hydra overrides, no dashes
     cmd += [*FAST, f"paths.log_dir={tmp_path}", "logger=none"]
-    done = subprocess.run(
+    done = warm.run(
         cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_MODE": "offline"}
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import warm
 
 TINY_DDP = [
     "data=digits",
@@ -47,7 +47,7 @@ TINY_DDP = [
 def test_every_objective_and_prior_trains_under_ddp(tmp_path, sweep):
     env = {**os.environ, "WANDB_MODE": "offline"}
     cmd = [sys.executable, "train.py", "-m", f"paths.log_dir={tmp_path}", *TINY_DDP, *sweep.split()]
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = warm.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Starting with 2 processes" in done.stdout + done.stderr
     jobs = sorted(p.parent for p in Path(tmp_path).glob("train/multiruns/*/*/metrics.json"))

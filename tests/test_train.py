@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import ROOT
+from tests.helpers import warm
 from vaelab.config import targets
 from vaelab.runs.train import train
 
@@ -140,7 +140,7 @@ def test_cli_run_leaves_a_complete_run_directory(tmp_path):
         "tags=[cli]",
     ]
     env = {**os.environ, "WANDB_MODE": "offline"}
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300)
+    warm.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=300)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics) and metrics["test/loss"] == pytest.approx(
         metrics["test/recon"] + 2 * metrics["test/kl"], rel=1e-5
@@ -151,7 +151,7 @@ def test_cli_run_leaves_a_complete_run_directory(tmp_path):
     assert (run_dir / "images" / "samples_epoch001.png").is_file()
     offline = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline) == 1
-    out = subprocess.run(
+    out = warm.run(
         [
             os.path.join(os.path.dirname(sys.executable), "wandb"),
             "leet",

@@ -6,7 +6,8 @@ three changes that keep the test small and the project's virtualenv as it is:
 - tiny training settings (tests.conftest.TINY) are appended to each `vaelab-train` command;
 - `pip install <path>` installs a copy of <path> with `--no-deps --no-build-isolation --target`
   into a folder of the test's, which is on PYTHONPATH from then on;
-- `$VAELAB` is the checkout, and `python`, `vaelab-train`, `vaelab-eval` are the virtualenv's.
+- `$VAELAB` is the checkout, and `python`, `vaelab-train`, `vaelab-eval` are the virtualenv's,
+  the console scripts started from the warm test interpreter (tests/helpers/warm.py).
 Then the outcomes: each documented checkpoint was trained and scored with finite numbers.
 """
 
@@ -25,6 +26,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, TINY
+from tests.helpers import warm
 from tests.helpers.scripts import run_script
 
 PAGE = ROOT / "docs" / "extending.md"
@@ -79,6 +81,7 @@ def test_every_block_of_the_page_runs(tmp_path, monkeypatch):
     copies.mkdir()
     env = {**os.environ, "VAELAB": str(ROOT), "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    warm.shims(tmp_path / "bin", env)
     env.pop("PYTHONPATH", None)
     env.pop("HYDRA_FULL_ERROR", None)
     for i, (kind, path, language, code) in enumerate(blocks(PAGE.read_text())):

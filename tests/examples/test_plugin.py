@@ -25,6 +25,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
+from tests.helpers import warm
 from vaelab.config.components import node_errors
 from vaelab.errors import RefusedTarget
 from vaelab.runs.checkpoint import load_model
@@ -137,7 +138,7 @@ def environment(site: Path | None) -> dict[str, str]:
 
 
 def run(cwd: Path, site: Path | None, *cmd: str) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, env=environment(site), capture_output=True, text=True, timeout=600)
+    return warm.run(cmd, cwd=cwd, env=environment(site), capture_output=True, text=True, timeout=600)
 
 
 def finite(metrics: dict, *keys: str) -> bool:
@@ -168,7 +169,7 @@ def test_the_installed_plugin_trains_resumes_scores_samples_sweeps_and_compares(
 
     # A run killed with SIGKILL mid-training, resumed with ckpt_path=last (its checkpoint names the
     # plugin's classes: the plugin's entry point makes them trusted).
-    proc = subprocess.Popen(
+    proc = warm.Popen(
         [*train, *TRAIN], cwd=work, env=environment(site), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     deadline = time.time() + 300

@@ -17,6 +17,7 @@ import yaml
 from optuna.trial import TrialState
 
 from tests.conftest import ROOT
+from tests.helpers import warm
 from vaelab.compare.cli import compare
 from vaelab.hparams_search.storages import Storage
 
@@ -44,7 +45,7 @@ def sweep(tmp_path: Path, *args: str, wait: bool = True):
     """Run a worker: its output (wait) or its process."""
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     cmd = [sys.executable, "train.py", *TINY, *args, f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}"]
-    worker = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = warm.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return worker.communicate(timeout=600)[0] if wait else worker
 
 
@@ -162,7 +163,7 @@ def test_two_workers_share_a_postgresql_study_then_it_resumes_and_prunes_a_hopel
     # Its W&B run ended (finished, exit code 0) with "pruned" as the summary's state.
     (offline,) = (study_dir / "trial_4" / "wandb").glob("offline-run-*")
     wandb = [Path(sys.executable).parent / "wandb", "leet", "inspect", "--summary", "--json", str(offline)]
-    record = json.loads(subprocess.run(wandb, capture_output=True, text=True, timeout=120).stdout)
+    record = json.loads(warm.run(wandb, capture_output=True, text=True, timeout=120).stdout)
     assert record["summary"]["state"] == "pruned" and record["exit_code"] == 0
 
     results = yaml.safe_load((study_dir / "optimization_results.yaml").read_text())

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
+from tests.helpers import warm
 from vaelab.runs import lock
 from vaelab.runs.train import train
 
@@ -145,7 +146,7 @@ def test_a_sigterm_then_two_processes_resuming_the_run_one_runs_the_other_is_ref
         "callbacks.step_checkpoint.every_n_train_steps=5",
         "++callbacks.rich_progress_bar=null",
     ]
-    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = warm.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not list(tmp_path.glob("logs/train/runs/*/checkpoints/last.ckpt")):
         assert first.poll() is None and time.time() < deadline
@@ -160,7 +161,7 @@ def test_a_sigterm_then_two_processes_resuming_the_run_one_runs_the_other_is_ref
     assert 0 < torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] < 3 * 20
 
     resumes = [
-        subprocess.Popen(
+        warm.Popen(
             [*args, "ckpt_path=last"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         for _ in range(2)
