@@ -45,13 +45,19 @@ def _socket() -> str:
     global _server, _socket_path
     if _socket_path is not None and (_server is None or _server.poll() is None):
         return _socket_path  # a shim's server (see forward), or this process's own
-    _socket_path = os.path.join(tempfile.mkdtemp(prefix="vaelab-warm-"), "socket")
-    _server = subprocess.Popen([sys.executable, str(SERVER), _socket_path], stdin=subprocess.DEVNULL)
+    folder = Path(tempfile.mkdtemp(prefix="vaelab-warm-"))
+    _socket_path = str(folder / "socket")
+    # Its own output goes to a file, never to pytest's pipes, which it must not hold open.
+    with open(folder / "server.log", "w") as log:
+        _server = subprocess.Popen(
+            [sys.executable, str(SERVER), _socket_path], stdin=subprocess.DEVNULL, stdout=log, stderr=log
+        )
     atexit.register(_server.kill)
     deadline = time.time() + 300
     while not os.path.exists(_socket_path):
         if _server.poll() is not None or time.time() > deadline:
-            raise RuntimeError(f"the warm test server did not start (exit status {_server.poll()})")
+            said = (folder / "server.log").read_text()[-3000:]
+            raise RuntimeError(f"the warm test server did not start (exit status {_server.poll()}):\n{said}")
         time.sleep(0.05)
     return _socket_path
 

@@ -87,6 +87,7 @@ def serve(path: str) -> None:
     for name in ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGHUP", "SIGPIPE"):
         signal.signal(getattr(signal, name), signal.SIG_DFL)
     base_path = _start_path_entries()
+    parent = os.getppid()
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
@@ -125,7 +126,7 @@ def serve(path: str) -> None:
                 except OSError:  # the client has gone
                     pass
                 conn.close()
-        if os.getppid() == 1:  # the test process has gone: so does this one
+        if os.getppid() != parent:  # the test process has gone: so does this one
             return
 
 
