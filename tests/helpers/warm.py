@@ -46,6 +46,8 @@ def _socket() -> str:
     if _socket_path is not None and (_server is None or _server.poll() is None):
         return _socket_path  # a shim's server (see forward), or this process's own
     folder = Path(tempfile.mkdtemp(prefix="vaelab-warm-"))
+    if len(str(folder)) > 90:  # a Unix socket's path has at most 107 bytes: a long TMPDIR does not fit
+        folder = Path(tempfile.mkdtemp(prefix="vaelab-warm-", dir="/tmp"))
     _socket_path = str(folder / "socket")
     # Its own output goes to a file, never to pytest's pipes, which it must not hold open.
     with open(folder / "server.log", "w") as log:
