@@ -27,6 +27,7 @@ from PIL import Image
 
 from tests.conftest import ROOT, TINY, compose_config
 from tests.helpers import OLD_CHECKPOINT, warm
+from tests.helpers.train_cli import cli_here
 from vaelab.cli.evaluate import main as eval_main
 from vaelab.cli.train import main as train_main
 from vaelab.conf import CONF_DIR
@@ -44,15 +45,6 @@ def cli(tmp_path: Path, *overrides: str, timeout: int = 300) -> subprocess.Compl
     env.pop("HYDRA_FULL_ERROR", None)
     cmd = [sys.executable, "train.py", f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={tmp_path / 'data'}"]
     return warm.run([*cmd, *overrides], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def cli_here(tmp_path: Path, monkeypatch, *overrides: str) -> int:
-    """`cli`'s command through train.py's main() in this process: its exit code."""
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    words = [f"paths.log_dir={tmp_path / 'logs'}", f"paths.data_dir={tmp_path / 'data'}"]
-    monkeypatch.setattr(sys, "argv", ["train.py", *words, *overrides])
-    return train_main()
 
 
 def no_checkpoint_written(root: Path) -> bool:

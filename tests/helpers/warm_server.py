@@ -65,10 +65,15 @@ def _child(request: dict, fds: list[int], base_path: list[str]) -> None:
         import torch
 
         torch.set_num_threads(int(threads))
-    if request.get("script"):
-        runpy.run_path(request["script"], run_name="__main__")
-    else:
-        runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+    try:
+        if request.get("script"):
+            runpy.run_path(request["script"], run_name="__main__")
+        else:
+            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+    finally:
+        # What the command left goes out of the exit's collections too (vaelab's entry points
+        # hand the objects they froze back to the collector at their end: vaelab.runs.collector).
+        gc.freeze()
     raise SystemExit(0)
 
 

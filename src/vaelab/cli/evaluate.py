@@ -30,6 +30,7 @@ from vaelab.config import schema, targets
 from vaelab.config.composition import task_started
 from vaelab.errors import reported
 from vaelab.logger.wandb_checkpoints import fetch, is_artifact
+from vaelab.runs import collector
 from vaelab.runs.checkpoint import load_model
 from vaelab.runs.io import make_dir, write_json
 
@@ -95,6 +96,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         enable_checkpointing=False,
         enable_model_summary=False,
     )
+    collector.started()
     try:
         # The model's test step computes everything; its keys say test/, renamed to the split evaluated.
         (results,) = trainer.test(system, dataloaders=datamodule.loader(split, train=False), verbose=False)
@@ -199,7 +201,7 @@ def table(metrics: dict[str, Any], title: str) -> str:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
 def app(cfg: DictConfig) -> None:
     task_started()  # Hydra composed the config: see vaelab.config.composition.run
-    with reported():
+    with reported(), collector.paused():  # the imports are most of the start (vaelab.runs.collector)
         evaluate(cfg)
 
 

@@ -27,6 +27,7 @@ from vaelab.conf import CONF_DIR
 from vaelab.config import schema, targets
 from vaelab.config.composition import task_started
 from vaelab.errors import ConfigError, reported
+from vaelab.runs import collector
 from vaelab.runs.checkpoint import load_model
 from vaelab.runs.io import make_dir
 
@@ -50,6 +51,7 @@ def sample(cfg: DictConfig) -> list[Path]:
     trust = targets.Trust.of(settings["trust"])
     system, ckpt_cfg, _ = load_model(settings["ckpt_path"], overrides, groups, {"paths.output_dir": str(out)}, trust)
     model = system.vae
+    collector.started()
     sampler = targets.instantiate(settings["sampler"], path="sampler")
     make_dir(out, "hydra.run.dir")
     torch.manual_seed(settings["seed"])
@@ -101,7 +103,7 @@ def sample(cfg: DictConfig) -> list[Path]:
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="sample")
 def app(cfg: DictConfig) -> None:
     task_started()  # Hydra composed the config: see vaelab.config.composition.run
-    with reported():
+    with reported(), collector.paused():  # the imports are most of the start (vaelab.runs.collector)
         sample(cfg)
 
 

@@ -17,9 +17,11 @@ from vaelab.errors import reported
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def app(cfg: DictConfig) -> float | None:
     task_started()  # Hydra composed the config: see vaelab.config.composition.run
-    from vaelab.runs.train import train  # here: --help and a refused command line need no torch
+    from vaelab.runs import collector
 
-    with reported():
+    with reported(), collector.paused():  # the imports are most of the start
+        from vaelab.runs.train import train  # here: --help and a refused command line need no torch
+
         metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric"))
 
