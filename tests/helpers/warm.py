@@ -90,7 +90,7 @@ class WarmProcess:
         ours: list[int] = []  # descriptors opened here, closed once the child has its copies
         self.stdout = self.stderr = None
 
-        def end(spec, target: int, mode: str):
+        def end(spec, target: int):
             if spec is None:
                 return target, None
             if spec == subprocess.DEVNULL:
@@ -100,12 +100,12 @@ class WarmProcess:
             if spec == subprocess.PIPE:
                 read, write = os.pipe()
                 ours.append(write)
-                return write, open(read, mode, closefd=True) if text else open(read, "rb")
+                return write, open(read, "r" if text else "rb")
             return (spec if isinstance(spec, int) else spec.fileno()), None
 
-        fd_in, _ = end(subprocess.DEVNULL if stdin is None else stdin, 0, "r")
-        fd_out, self.stdout = end(stdout, 1, "r")
-        fd_err, self.stderr = (fd_out, None) if stderr == subprocess.STDOUT else end(stderr, 2, "r")
+        fd_in, _ = end(subprocess.DEVNULL if stdin is None else stdin, 0)
+        fd_out, self.stdout = end(stdout, 1)
+        fd_err, self.stderr = (fd_out, None) if stderr == subprocess.STDOUT else end(stderr, 2)
         self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._conn.connect(_socket())
         socket.send_fds(self._conn, [json.dumps(request).encode()], [fd_in, fd_out, fd_err])
@@ -240,7 +240,8 @@ def forward(script: str) -> None:
     global _socket_path
     _socket_path = os.environ.pop(SOCKET_VARIABLE)
     os.environ["PATH"] = os.pathsep.join(os.environ["PATH"].split(os.pathsep)[1:])  # not the shims
-    proc = WarmProcess([script, *sys.argv[1:]], {"script": script, "argv": [script, *sys.argv[1:]]}, stdin=0)
+    cmd = [script, *sys.argv[1:]]
+    proc = WarmProcess(cmd, request_for(cmd), stdin=0)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda number, _: os.kill(proc.pid, number))
     code = proc.wait()
