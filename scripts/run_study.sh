@@ -9,21 +9,37 @@
 # Run it again after an interruption (a reboot, kill, Ctrl-C): finished runs are skipped, a run
 # with a checkpoint resumes from its last.ckpt (ckpt_path=last: at most 200 steps are redone),
 # a run that left none starts again (its directory moves to $OUT.abandoned/<name>-<time>).
-# At the end: vaelab-compare's table and plots in $OUT/comparison. Environment: PYTHON (default
-# .venv/bin/python), JOBS, OUT (default logs/disentanglement_study/study), ONLY (a grep -E
-# pattern: only the runs it matches, e.g. ONLY='seed=0 ' for one seed of every setting).
+# A finished run is copied, without its checkpoints and W&B files, to $RESULTS/<name> (default
+# docs/results/study, committed), and a run already there is skipped: the study can go on over
+# several sessions on different machines. At the end: vaelab-compare's table and plots of
+# $RESULTS in $RESULTS/comparison. Environment: PYTHON (default .venv/bin/python), JOBS, OUT
+# (default logs/disentanglement_study/study), RESULTS, ONLY (a grep -E pattern: only the runs it
+# matches, e.g. ONLY='seed=0 ' for one seed of every setting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHON="${PYTHON:-.venv/bin/python}" OUT="${OUT:-logs/disentanglement_study/study}"
+export RESULTS="${RESULTS:-docs/results/study}"
 export OMP_NUM_THREADS=1 WANDB_MODE="${WANDB_MODE:-offline}"
 JOBS="${JOBS:-2}"
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$RESULTS"
+
+keep() {  # keep RUN_DIR DEST: the finished run's files, without checkpoints and W&B's
+    rm -rf "$2"
+    mkdir -p "$2"
+    (cd "$1" && tar --exclude=./checkpoints --exclude=./wandb -cf - .) | (cd "$2" && tar -xf -)
+}
 
 run_one() {  # run_one "seed=0 study=beta_vae_1" [overrides...]
     local job="$1"
     shift
-    local dir="$OUT/$(tr ' =' '_-' <<<"$job")" resume=()
-    if grep -qs '"state": "finished"' "$dir/status.json"; then
+    local name
+    name="$(tr ' =' '_-' <<<"$job")"
+    local dir="$OUT/$name" resume=()
+    if grep -qs '"state": "finished"' "$RESULTS/$name/status.json"; then
+        echo "$(date -u +%FT%TZ) done already: $job ($RESULTS/$name)"
+        return 0
+    elif grep -qs '"state": "finished"' "$dir/status.json"; then
+        keep "$dir" "$RESULTS/$name"
         echo "$(date -u +%FT%TZ) done already: $job"
         return 0
     elif [[ -f "$dir/checkpoints/last.ckpt" ]]; then
@@ -36,13 +52,14 @@ run_one() {  # run_one "seed=0 study=beta_vae_1" [overrides...]
     # shellcheck disable=SC2086  # the job's overrides are words
     if "$PYTHON" train.py experiment=disentanglement_study hydra.mode=RUN "hydra.run.dir=$dir" \
         $job "${resume[@]}" "$@" > "$dir.out" 2>&1; then
-        echo "$(date -u +%FT%TZ) finished: $job"
+        keep "$dir" "$RESULTS/$name"
+        echo "$(date -u +%FT%TZ) finished: $job (kept in $RESULTS/$name)"
     else
         echo "$(date -u +%FT%TZ) FAILED ($?): $job; see $dir.out and $dir/train.log"
     fi
 }
-export -f run_one
+export -f run_one keep
 
 "$PYTHON" -m vaelab.config.grid experiment=disentanglement_study | grep -E -- "${ONLY:-.}" |
     xargs -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} "$@"
-"$PYTHON" -m vaelab.compare.cli "$OUT" --metric test/mig --mode max --out "$OUT/comparison" || true
+"$PYTHON" -m vaelab.compare.cli "$RESULTS" --metric test/mig --mode max --out "$RESULTS/comparison" || true
