@@ -50,12 +50,14 @@ run_one() {  # run_one "seed=0 study=beta_vae_1" [overrides...]
     fi
     echo "$(date -u +%FT%TZ) start: $job ${resume[*]:-}"
     # shellcheck disable=SC2086  # the job's overrides are words
-    if "$PYTHON" train.py experiment=disentanglement_study hydra.mode=RUN "hydra.run.dir=$dir" \
-        $job "${resume[@]}" "$@" > "$dir.out" 2>&1; then
+    local rc=0
+    "$PYTHON" train.py experiment=disentanglement_study hydra.mode=RUN "hydra.run.dir=$dir" \
+        $job "${resume[@]}" "$@" > "$dir.out" 2>&1 || rc=$?
+    if ((rc == 0)); then
         keep "$dir" "$RESULTS/$name"
         echo "$(date -u +%FT%TZ) finished: $job (kept in $RESULTS/$name)"
     else
-        echo "$(date -u +%FT%TZ) FAILED ($?): $job; see $dir.out and $dir/train.log"
+        echo "$(date -u +%FT%TZ) FAILED (exit $rc): $job; see $dir.out and $dir/train.log"
     fi
 }
 export -f run_one keep

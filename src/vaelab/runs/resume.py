@@ -27,7 +27,10 @@ MAY_CHANGE = (
     "optimized_metric",
     "logger",
     "eval",
+    # How long: a finished run may be trained further (the optimiser and its schedule stay compared).
     "trainer.max_epochs",
+    "trainer.max_steps",
+    "trainer.max_time",
     "trainer.min_epochs",
     "trainer.limit_test_batches",
     "trainer.enable_progress_bar",
