@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 import vaelab
 from vaelab.config import schema, targets
 from vaelab.errors import ConfigError, NotFinite, root_cause
-from vaelab.runs import collector, lock, rundir, signals
+from vaelab.runs import collector, lock, nvml, rundir, signals
 from vaelab.runs.checkpoint import load_weights, read_checkpoint, stored_config
 from vaelab.runs.compiled import compile_training
 from vaelab.runs.io import make_dir, write_json, write_text
@@ -260,6 +260,7 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
     hparams = {**resolved, "vaelab_version": info["vaelab_version"], "git_commit": info["git_commit"]}
     for logger in loggers:
         logger.log_hyperparams(hparams)
+    nvml.skip_absent_nvml()  # Lightning's import asked for an NVML probe in every optimiser step
     collector.started()  # an entry point paused the collector for the start (vaelab.runs.collector)
     try:
         metrics = fit_and_test(cfg, trainer, model, datamodule, ckpt_path and str(ckpt_path), output_dir)
