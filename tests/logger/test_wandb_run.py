@@ -67,3 +67,22 @@ def test_evaluating_a_wandb_artifact_offline_is_one_line(tmp_path, capsys, monke
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {spec}: W&B is offline here")
     assert not list(tmp_path.iterdir())  # nothing downloaded, no output directory made
+
+
+def test_a_run_that_fails_before_its_logger_starts_leaves_no_wandb_run(tmp_path, monkeypatch):
+    import wandb
+
+    from vaelab.logger.wandb import wandb_logger
+    from vaelab.logger.wandb_run import finish
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    logger = wandb_logger(save_dir=str(tmp_path))
+    assert logger.run_started is False
+    finish(logger, {}, exit_code=1, state=None, output_dir=tmp_path)
+    assert wandb.run is None
+    assert not list(tmp_path.rglob("*.wandb"))
+    # Once started, the same call ends the run it made.
+    assert logger.experiment is not None and logger.run_started is True
+    finish(logger, {"test/loss": 1.5}, exit_code=0, state=None, output_dir=tmp_path)
+    assert wandb.run is None
+    assert len(list(tmp_path.rglob("*.wandb"))) == 1

@@ -34,15 +34,27 @@ class VaelabWandbLogger(WandbLogger):
     def __init__(self, *args: Any, log_model: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, log_model=False, **kwargs)
         self.log_checkpoints = bool(log_model)
+        #: Whether this logger's run was made (by the first use of `experiment`).
+        self.run_started = False
 
     @property
     @rank_zero_experiment
     def experiment(self):
-        new = self._experiment is None
         run = WandbLogger.experiment.fget(self)
-        if new and getattr(run, "define_metric", None) is not None:
-            define_metrics(run)
+        if not self.run_started:
+            self.run_started = True
+            if getattr(run, "define_metric", None) is not None:  # not Lightning's dummy on other ranks
+                define_metrics(run)
         return run
+
+
+def run_started(logger: WandbLogger) -> bool:
+    """Whether the logger made its run: vaelab's logger knows; for Lightning's own, W&B's current run."""
+    if isinstance(logger, VaelabWandbLogger):
+        return logger.run_started
+    import wandb
+
+    return wandb.run is not None
 
 
 def finish(
@@ -50,7 +62,7 @@ def finish(
 ) -> None:
     """The end of a WandbLogger's run: the final numbers into the summary (not over the best of
     BEST_IS_MIN), the checkpoints if vaelab's log_model is on, then the run's end."""
-    if logger._experiment is None:
+    if not run_started(logger):  # the run failed before its logger started: nothing to end
         return
     run = logger.experiment
     run.summary.update({k: v for k, v in metrics.items() if isinstance(v, float) and k not in BEST_IS_MIN})
