@@ -1,4 +1,4 @@
-"""The model's parameter count, estimated from its settings before it is built (vaelab.config.budget)."""
+"""The model's parameter count, from the model built on the meta device before the real build (vaelab.config.budget)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from vaelab.config import budget, schema, targets
         ["prior=mog"],
         ["prior=vamp"],
         ["objective=factor_vae"],
+        ["model=hvae", "prior=vamp"],
+        ["model=conv_hvae", "data=fashion_mnist"],
+        ["model=top_down", "data=fashion_mnist"],
     ],
 )
 def test_the_estimate_is_the_count_of_the_model_built(cfg_factory, overrides):
@@ -25,6 +28,16 @@ def test_the_estimate_is_the_count_of_the_model_built(cfg_factory, overrides):
     tree = schema.validate(cfg)
     model = targets.instantiate(cfg.model, path="model")
     assert budget.parameters(tree) == sum(p.numel() for p in model.parameters())
+
+
+def test_a_hierarchical_model_no_memory_holds_is_refused_before_it_is_built(cfg_factory):
+    # 3e6 gated units: 4.7e9 weights in the first layer alone, minutes of initialising before.
+    with pytest.raises(schema.ConfigError) as raised:
+        schema.validate(cfg_factory("model=hvae", "model.vae.hidden=3000000"))
+    assert str(raised.value).startswith(
+        "model.latent_dim=4, model.vae.hidden=3000000, model.vae.z1_dim=40, data.shape=[1, 8, 8]: the model would have "
+    )
+    assert "GB with their gradients and Adam's state, more than the" in str(raised.value)
 
 
 def test_a_model_no_memory_holds_is_refused_naming_its_settings(cfg_factory):

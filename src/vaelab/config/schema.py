@@ -398,7 +398,7 @@ def validate(
     if schema is Settings:  # settings of valid types can still describe a model no memory holds
         from vaelab.config.budget import too_big
 
-        if message := too_big(tree):
+        if message := too_big(tree, trust):
             raise ConfigError(f"{source}{message}")
     return tree
 
