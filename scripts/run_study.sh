@@ -6,10 +6,10 @@
 #   nohup scripts/run_study.sh > logs/disentanglement_study/study.log 2>&1 &
 #   scripts/run_study.sh trainer.max_steps=300      # extra overrides go to every run
 #
-# Run it again after an interruption (a reboot, kill, Ctrl-C): finished runs are skipped, a run
-# with a checkpoint resumes from its last.ckpt (ckpt_path=last: at most 200 steps are redone),
+# Run it again after an interruption (a reboot, kill, Ctrl-C): finished runs are skipped, runs
+# with a checkpoint come first and resume from their last.ckpt (ckpt_path=last: at most 200 steps are redone),
 # a run that left none starts again (its directory moves to $OUT.abandoned/<name>-<time>).
-# A finished run is copied, without its checkpoints and W&B files, to $RESULTS/<name> (default
+# A finished run is copied, without its checkpoints, W&B files and per-epoch images, to $RESULTS/<name> (default
 # docs/results/study, committed), and a run already there is skipped: the study can go on over
 # several sessions on different machines. At the end: vaelab-compare's table and plots of
 # $RESULTS in $RESULTS/comparison. Environment: PYTHON (default .venv/bin/python), JOBS, OUT
@@ -23,10 +23,11 @@ export OMP_NUM_THREADS=1 WANDB_MODE="${WANDB_MODE:-offline}"
 JOBS="${JOBS:-2}"
 mkdir -p "$OUT" "$RESULTS"
 
-keep() {  # keep RUN_DIR DEST: the finished run's files, without checkpoints and W&B's
+keep() {  # keep RUN_DIR DEST: the finished run's files, without checkpoints, W&B's files and the per-epoch images
     rm -rf "$2"
     mkdir -p "$2"
-    (cd "$1" && tar --exclude=./checkpoints --exclude=./wandb -cf - .) | (cd "$2" && tar -xf -)
+    (cd "$1" && tar --exclude=./checkpoints --exclude=./wandb --exclude='./images/*_epoch*' -cf - .) |
+        (cd "$2" && tar -xf -)
 }
 
 run_one() {  # run_one "seed=0 study=beta_vae_1" [overrides...]
@@ -52,7 +53,7 @@ run_one() {  # run_one "seed=0 study=beta_vae_1" [overrides...]
     # shellcheck disable=SC2086  # the job's overrides are words
     local rc=0
     "$PYTHON" train.py experiment=disentanglement_study hydra.mode=RUN "hydra.run.dir=$dir" \
-        $job "${resume[@]}" "$@" > "$dir.out" 2>&1 || rc=$?
+        $job "${resume[@]}" "$@" >> "$dir.out" 2>&1 || rc=$?
     if ((rc == 0)); then
         keep "$dir" "$RESULTS/$name"
         echo "$(date -u +%FT%TZ) finished: $job (kept in $RESULTS/$name)"
@@ -62,6 +63,18 @@ run_one() {  # run_one "seed=0 study=beta_vae_1" [overrides...]
 }
 export -f run_one keep
 
-"$PYTHON" -m vaelab.config.grid experiment=disentanglement_study | grep -E -- "${ONLY:-.}" |
+started_first() {  # the grid's runs that have a checkpoint (to resume), then the others, in grid order
+    local job later=()
+    while IFS= read -r job; do
+        if [[ -f "$OUT/$(tr ' =' '_-' <<<"$job")/checkpoints/last.ckpt" ]]; then
+            echo "$job"
+        else
+            later+=("$job")
+        fi
+    done
+    printf '%s\n' "${later[@]}"
+}
+
+"$PYTHON" -m vaelab.config.grid experiment=disentanglement_study | grep -E -- "${ONLY:-.}" | started_first |
     xargs -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} "$@"
 "$PYTHON" -m vaelab.compare.cli "$RESULTS" --metric test/mig --mode max --out "$RESULTS/comparison" || true
