@@ -7,6 +7,8 @@ architecture and leaves its latent traversals in images/ and in the W&B run.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,12 +16,15 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from tests.conftest import CONF, TINY, compose_config
+from tests.helpers import warm
 from tests.helpers.factor_sources import SMALL_SIZES
 from vaelab.config import schema, targets
 from vaelab.config.grid import jobs
 from vaelab.errors import ConfigError, root_cause
 from vaelab.metrics import disentanglement
 from vaelab.runs.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Setting -> (objective class, knob, strength): the grid the study is meant to run.
 GRID = {
@@ -54,7 +59,7 @@ def test_the_grid_is_11_settings_by_3_seeds_each_at_its_strength(tmp_path):
             got = {k: tree["model"][part][k] for k in ("channels", "hidden", "activation", "latent_dim")}
             assert got == {"channels": [32, 32, 64, 64], "hidden": 256, "activation": "relu", "latent_dim": 10}
         assert tree["optimizer"]["lr"] == 1e-4 and tree["data"]["batch_size"] == 64
-        assert tree["data"]["resolution"] == 32 and tree["trainer"]["max_steps"] == 30_000
+        assert tree["data"]["resolution"] == 32 and tree["trainer"]["max_steps"] == 50_000
     with initialize_config_dir(str(CONF), version_base="1.3"):
         slurm = compose("train", ["experiment=disentanglement_study", "hydra/launcher=slurm"], return_hydra_config=True)
     assert slurm.hydra.launcher._target_.endswith("SlurmLauncher") and slurm.hydra.mode.name == "MULTIRUN"
@@ -105,3 +110,42 @@ def test_bad_traversal_settings_are_one_line(tmp_path, bad, message):
         targets.instantiate(cfg.callbacks.images, path="callbacks.images")
     error = root_cause(caught.value)
     assert isinstance(error, ConfigError) and str(error).startswith(message) and "\n" not in str(error)
+
+
+def test_run_study_keeps_a_finished_run_and_skips_it_on_the_next_machine(tmp_path):
+    """scripts/run_study.sh on one run cut to 3 steps: the run is copied to the results folder
+    without checkpoints, and a second invocation with an empty run folder (a new machine, the
+    results committed) skips it."""
+    env = {**os.environ, "ONLY": "^seed=0 study=beta_vae_1$", "JOBS": "1", "RESULTS": str(tmp_path / "results")}
+    env["PYTHON"] = str(warm.python_shim(tmp_path / "bin", env))
+    cut = [
+        *(o for o in TINY if not o.startswith("++")),
+        "callbacks.rich_progress_bar=null",
+        "callbacks.disentanglement=null",
+        "trainer.val_check_interval=3",
+        "data.val_size=64",
+        "data.test_size=64",
+        "data.eval_batch_size=64",
+    ]
+
+    def study(out: str) -> str:
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "run_study.sh"), *cut],
+            env={**env, "OUT": str(tmp_path / out)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    said = study("machine_1")
+    kept = tmp_path / "results" / "seed-0_study-beta_vae_1"
+    assert f"finished: seed=0 study=beta_vae_1 (kept in {kept})" in said
+    assert json.loads((kept / "status.json").read_text())["state"] == "finished"
+    assert (kept / "metrics.json").is_file() and (kept / "history.jsonl").is_file()
+    assert not (kept / "checkpoints").exists() and (tmp_path / "machine_1" / kept.name / "checkpoints").is_dir()
+    assert not list((kept / "images").glob("*_epoch*"))
+    said = study("machine_2")
+    assert f"done already: seed=0 study=beta_vae_1 ({kept})" in said
+    assert not (tmp_path / "machine_2" / kept.name).exists()

@@ -219,15 +219,28 @@ def run(cmd, *, capture_output=False, timeout=None, check=False, **kwargs) -> su
 def shims(folder: Path, env: dict[str, str]) -> None:
     """Console scripts in `folder` that forward to the warm server, put first on `env`'s PATH (the
     environment of a shell that runs them), with the server's socket."""
+    _write_shims(folder, env, {name: str(BIN / name) for name in SCRIPTS})
+
+
+def python_shim(folder: Path, env: dict[str, str]) -> Path:
+    """A `python` in `folder`, first on `env`'s PATH, that runs vaelab's entry points (`python
+    train.py ...`, `python -m vaelab...`) in the warm server: for a shell script that is told
+    which Python to use (PYTHON=...). Anything else it runs with this interpreter, cold."""
+    _write_shims(folder, env, {"python": sys.executable})
+    return folder / "python"
+
+
+def _write_shims(folder: Path, env: dict[str, str], targets: dict[str, str]) -> None:
+    """Forwarders `folder/<name>` to the warm server for each name -> the program it stands for."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in SCRIPTS:
+    for name, program in targets.items():
         shim = folder / name
         # -S: no site-packages, so the forwarder starts in milliseconds; it needs only the stdlib.
         shim.write_text(
             f"#!{sys.executable} -S\n"
             f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
             f"from tests.helpers.warm import forward\n"
-            f"forward({str(BIN / name)!r})\n"
+            f"forward({program!r})\n"
         )
         shim.chmod(0o755)
     env[SOCKET_VARIABLE] = _socket()
@@ -241,7 +254,10 @@ def forward(script: str) -> None:
     _socket_path = os.environ.pop(SOCKET_VARIABLE)
     os.environ["PATH"] = os.pathsep.join(os.environ["PATH"].split(os.pathsep)[1:])  # not the shims
     cmd = [script, *sys.argv[1:]]
-    proc = WarmProcess(cmd, request_for(cmd), stdin=0)
+    request = request_for(cmd)
+    if request is None:  # not an entry point (the python shim's `python -c ...`): this interpreter, cold
+        os.execv(sys.executable if script == sys.executable else script, cmd)
+    proc = WarmProcess(cmd, request, stdin=0)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda number, _: os.kill(proc.pid, number))
     code = proc.wait()
