@@ -66,6 +66,10 @@ def test_fashion_mnist_splits_are_real_and_deterministic(fashion_mnist_dir, tmp_
     again, other = make(0), make(1)
     assert torch.equal(dm.splits["val"][0], again.splits["val"][0])
     assert not torch.equal(dm.splits["val"][1], other.splits["val"][1])
+    # The real test images' values are the bytes over 255 in float32, bit for bit as numpy divides them.
+    raw = read_idx(fashion_mnist_dir / "t10k-images-idx3-ubyte.gz")
+    expected = torch.from_numpy(raw.astype(np.float32) / np.float32(255.0)).unsqueeze(1)
+    assert torch.equal(dm.splits["test"][0], expected)
 
 
 def test_dynamic_binarisation(fashion_mnist_dir, tmp_path):

@@ -49,11 +49,14 @@ def read_idx(path: str | Path) -> np.ndarray:
                     raise DataError(_mismatch(path, shape, held))
             # The bytes, and the float32 copy the data modules make of them.
             check_fits(f"{path}: IDX header claims shape {shape} ({size} bytes)", 5 * size)
-            raw = f.read(size + 1)
+            # Into a writable buffer (no copy), so that torch can take the array as it is.
+            raw = bytearray(size)
+            held = f.readinto(raw)
+            held += len(f.read(1)) if held == size else 0
     except (OSError, EOFError, zlib.error) as err:  # their messages may quote the file's first bytes
         raise DataError(f"{path}: not a readable IDX file ({error_kind(err)})") from err
-    if len(raw) != size:
-        raise DataError(_mismatch(path, shape, len(raw)))
+    if held != size:
+        raise DataError(_mismatch(path, shape, held))
     return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 
