@@ -24,19 +24,27 @@ SIZING = ("latent_dim", "encoder.hidden", "encoder.channels", "vae.hidden", "vae
 
 
 def parameters(tree: dict[str, Any], trust: Any = None) -> int | None:
-    """The parameter count of the model (the system: vae, objective, prior) that `tree["model"]`
-    describes, built on the meta device; None if it cannot be built there. `trust` as in
+    """The parameter count of the model that `tree["model"]` describes, its parts built on the
+    meta device; None if one cannot be built there. `trust` as in
     vaelab.config.targets: a checkpoint's config builds only what it may name."""
     import torch
 
     from vaelab.config import targets
 
-    try:
-        with torch.device("meta"):
-            model = targets.instantiate(tree["model"], path="model", trust=trust)
-    except Exception:  # noqa: BLE001 (the real build reports it, with its traceback if it is vaelab's)
-        return None
-    return sum(p.numel() for p in model.parameters())
+    # The parts the system holds (model.vae, or encoder, decoder, prior, likelihood; the
+    # objective), not the system itself, whose metrics would cost 4x the parts' build.
+    count = 0
+    for key, node in tree["model"].items():
+        if not (isinstance(node, dict) and "_target_" in node):
+            continue
+        try:
+            with torch.device("meta"):
+                part = targets.instantiate(node, path=f"model.{key}", trust=trust)
+        except Exception:  # noqa: BLE001 (the real build reports it, with its traceback if it is vaelab's)
+            return None
+        if isinstance(part, torch.nn.Module):
+            count += sum(p.numel() for p in part.parameters())
+    return count
 
 
 def memory() -> tuple[int, str]:
