@@ -57,11 +57,12 @@ def setting_paths(node: Any, prefix: str = "") -> list[str]:
     """Every dotted key of a composed config (unresolved)."""
     found = []
     if isinstance(node, DictConfig):
-        for key in node.keys():
+        # Unresolved: an interpolation stays its string and a null node is None, so only real
+        # sections are walked into.
+        for key, child in node.items_ex(resolve=False):
             path = f"{prefix}{key}"
             found.append(path)
-            child = node._get_node(key)
-            if isinstance(child, DictConfig) and not child._is_none() and not child._is_interpolation():
+            if isinstance(child, DictConfig):
                 found += setting_paths(child, f"{path}.")
     return found
 
