@@ -36,7 +36,7 @@ class Likelihood(nn.Module):
         event_dims = params.dim() - 2 if event_dims is None else event_dims
         dist = self.base(*params.unbind(dim=params.dim() - event_dims - 1))
         # The data dimensions are one event: log_prob sums over them.
-        return Independent(dist, reinterpreted_batch_ndims=event_dims)
+        return Independent(dist, reinterpreted_batch_ndims=event_dims, validate_args=False)
 
     def check_data_range(self, low: float, high: float, where: str = "the data") -> None:
         """Fail early, naming the likelihood, when it cannot model values in [low, high]."""

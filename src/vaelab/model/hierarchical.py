@@ -33,6 +33,7 @@ from torch.distributions import Distribution, Independent, Normal, constraints, 
 
 from vaelab.errors import ConfigError
 from vaelab.likelihood import Likelihood
+from vaelab.model.distributions import diagonal_normal
 from vaelab.model.vae import LOGVAR_RANGE
 from vaelab.model.views import CodeSpace, ImportanceSample
 
@@ -41,7 +42,7 @@ def diagonal_gaussian(params: torch.Tensor) -> Independent:
     """[mu, logvar] (N, 2 * d) -> N(mu, diag(exp(logvar))): batch (N,), event (d,); float32."""
     mu, logvar = params.float().chunk(2, dim=-1)
     scale = torch.exp(0.5 * logvar.clamp(*LOGVAR_RANGE))
-    return Independent(Normal(mu, scale, validate_args=False), 1, validate_args=False)
+    return diagonal_normal(mu, scale)
 
 
 def tempered(p: Distribution, temperature: float) -> Distribution:
@@ -49,7 +50,7 @@ def tempered(p: Distribution, temperature: float) -> Distribution:
     if temperature == 1.0:
         return p
     scale = temperature * p.base_dist.scale
-    return Independent(Normal(p.base_dist.loc, scale, validate_args=False), 1, validate_args=False)
+    return diagonal_normal(p.base_dist.loc, scale)
 
 
 def draw(p: Distribution, n: int) -> torch.Tensor:
@@ -278,5 +279,5 @@ class HierarchicalVAE(CodeSpace, nn.Module):
         log_w = (log_px + log_ratio).view(k, b)
         loc, scale = q.base_dist.loc[:b], q.base_dist.scale[:b]  # the first draw's conditionals
         kl_dims = None if q.kl_dims is None else q.kl_dims[:b]
-        first = GroupedPosterior([Independent(Normal(loc, scale), 1)], q.kl_groups[:b], self.group_sizes, kl_dims)
+        first = GroupedPosterior([diagonal_normal(loc, scale)], q.kl_groups[:b], self.group_sizes, kl_dims)
         return ImportanceSample(log_w, -log_px[:b], q.kl_groups[:b].sum(-1), first, z[:b])

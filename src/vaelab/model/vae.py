@@ -19,6 +19,7 @@ from torch.distributions import Distribution, Independent, Normal
 from vaelab.config.types import PosInt, Shape
 from vaelab.errors import ConfigError
 from vaelab.likelihood import Likelihood
+from vaelab.model.distributions import diagonal_normal
 from vaelab.model.views import CodeSpace, ImportanceSample
 
 # Safe range for the encoder's log-variance: exp(-12) ~ 6e-6 and exp(8) ~ 3e3 are far
@@ -53,7 +54,7 @@ class VAE(CodeSpace, nn.Module):
         logvar = logvar.clamp(*LOGVAR_RANGE)
         # Normal.rsample is the reparameterisation z = mu + exp(logvar / 2) * eps, eps ~ N(0, I).
         # No argument validation: the clamp keeps the scale positive, and checking it costs a step time.
-        return Independent(Normal(mu, torch.exp(0.5 * logvar), validate_args=False), 1, validate_args=False)
+        return diagonal_normal(mu, torch.exp(0.5 * logvar))
 
     def prior_dist(self, temperature: float = 1.0) -> Distribution:
         """p(z) (at temperature T, each component's scale times T): batch shape (), event shape

@@ -107,7 +107,7 @@ def decompose_kl(
     """Per-example estimates (B,) of (MI, TC, DWKL) at samples z (B, L) of the posteriors
     q(z|x_i) = N(mu_i, diag(exp(logvar_i))); their sum is log q(z|x) - log p(z) exactly."""
     prior_dims = factorised_marginals(prior)  # batch (L,)
-    q_dims = Normal(mu, torch.exp(0.5 * logvar))  # batch (B, L)
+    q_dims = Normal(mu, torch.exp(0.5 * logvar), validate_args=False)  # batch (B, L)
     log_q_zx = q_dims.log_prob(z).sum(-1)  # (B,): log q(z_i|x_i)
     # [i, j, d] = log q(z_id | x_j): every sample under every posterior of the batch.
     log_q_pairs = q_dims.log_prob(z.unsqueeze(1))  # (B, B, L)

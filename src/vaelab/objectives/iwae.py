@@ -39,10 +39,11 @@ import math
 from typing import Literal
 
 import torch
-from torch.distributions import Independent, Normal
+from torch.distributions import Independent
 
 from vaelab.config.types import PosInt
 from vaelab.errors import ConfigError
+from vaelab.model.distributions import diagonal_normal
 from vaelab.objectives.base import Objective, Step
 
 ESTIMATORS = ("iwae", "dreg")
@@ -89,7 +90,8 @@ class IWAE(Objective):
 
 def stop_gradient(q: Independent) -> Independent:
     """q(z|x) with its parameters detached: the same density, no gradient to the encoder."""
-    return Independent(Normal(q.base_dist.loc.detach(), q.base_dist.scale.detach()), 1)
+    loc, scale = q.base_dist.loc.detach(), q.base_dist.scale.detach()
+    return diagonal_normal(loc, scale)
 
 
 def path_term(log_w: torch.Tensor, zs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+from torch.distributions import Categorical, MixtureSameFamily
+
+from vaelab.model.distributions import diagonal_normal
 
 
 class GaussianMixture(MixtureSameFamily):
@@ -23,7 +25,7 @@ class GaussianMixture(MixtureSameFamily):
     batch shape (), event shape (L,)."""
 
     def __init__(self, logits: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor):
-        components = Independent(Normal(loc, scale, validate_args=False), 1, validate_args=False)
+        components = diagonal_normal(loc, scale)
         super().__init__(Categorical(logits=logits, validate_args=False), components, validate_args=False)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:

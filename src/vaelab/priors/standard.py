@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution
 
 from vaelab.config.types import PosInt
+from vaelab.model.distributions import diagonal_normal
 
 
 class StandardNormal(nn.Module):
@@ -21,4 +22,7 @@ class StandardNormal(nn.Module):
 
     def tempered(self, temperature: float, encode=None) -> Distribution:
         """The prior at temperature T: N(0, T^2 I), i.e. z = T * eps with eps ~ N(0, I) (T = 1: p(z))."""
-        return Independent(Normal(self.loc, temperature * self.scale), 1)
+        # No argument checks: they cost a few tensor reductions every step, and T > 0 is checked
+        # where it is set (sample.temperature).
+        scale = self.scale if temperature == 1.0 else temperature * self.scale
+        return diagonal_normal(self.loc, scale)
