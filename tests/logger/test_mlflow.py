@@ -115,3 +115,23 @@ def test_the_comparison_page_shows_both_runs_and_a_metric(sweep, tmp_path):
         shot = SCREENSHOT if os.environ.get("VAELAB_SCREENSHOTS") == "1" else tmp_path / SCREENSHOT.name
         browser.screenshot(path=shot)
     assert shot.stat().st_size > 20_000
+
+
+def test_a_run_that_fails_before_its_logger_starts_leaves_no_mlflow_run(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from vaelab.logger.mlflow import finish, mlflow_logger
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    logger = mlflow_logger(log_dir=str(tmp_path), experiment_name="early")
+    assert logger.run_started is False
+    (tmp_path / "metrics.json").write_text("{}")
+    finish(logger, tmp_path, failed=True)
+    client = MlflowClient(resolve_tracking_uri(None, tmp_path))
+    assert client.get_experiment_by_name("early") is None  # nothing was made in the store
+    # Once started, the same call ends the run it made, with metrics.json as an artifact.
+    assert logger.run_id is not None and logger.run_started is True
+    finish(logger, tmp_path, failed=False, state="finished")
+    (run,) = client.search_runs([client.get_experiment_by_name("early").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["state"] == "finished"
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["metrics.json"]

@@ -22,6 +22,7 @@ def test_gated_mlps_have_the_papers_shapes_and_their_parameters_are_counted():
     dec = MLPDecoder([1, 28, 28], 40, [300, 300], gated=True)
     mu, logvar = enc(torch.rand(2, 1, 28, 28))
     assert mu.shape == logvar.shape == (2, 40) and dec(mu).shape == (2, 1, 1, 28, 28)
+
     # A gated layer is one Linear emitting both halves: in x 2*out weights, 2*out biases.
     def gated(d_in, d_out):
         return d_in * 2 * d_out + 2 * d_out

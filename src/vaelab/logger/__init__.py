@@ -1,4 +1,4 @@
-"""Logger factories for `conf/logger/*.yaml` (CSV and TensorBoard use Lightning's classes directly):
+"""Logger factories for `conf/logger/*.yaml` (CSV uses Lightning's class directly; TensorBoard, tensorboard.py):
 W&B (wandb), MLflow (mlflow, and mlflow_sweep for a multirun's parent run); sweep: what a run
 knows of its Hydra sweep (group, tags, name)."""
 

@@ -92,7 +92,7 @@ def mlflow_logger(
     nested under the sweep's parent run and named by the job's swept overrides."""
     if importlib.util.find_spec("mlflow") is None:
         raise ConfigError("logger=mlflow: MLflow is not installed; pip install 'vaelab[mlflow]'")
-    from lightning.pytorch.loggers import MLFlowLogger
+    from vaelab.logger.mlflow_run import VaelabMLFlowLogger
 
     uri = resolve_tracking_uri(tracking_uri, log_dir)
     group, overrides, name = sweep_context(run_name)
@@ -103,7 +103,7 @@ def mlflow_logger(
         run_tags[SWEEP_TAG] = group
     if parent := parent_run_id():
         run_tags["mlflow.parentRunId"] = parent
-    return MLFlowLogger(
+    return VaelabMLFlowLogger(
         experiment_name=experiment_name,
         run_name=name,
         tracking_uri=uri,
@@ -121,7 +121,9 @@ def log_image(logger, key: str, image, step: int) -> None:
 
 def finish(logger, output_dir: Path | None, failed: bool, state: str | None = None) -> None:
     """The run's end: metrics.json and config.yaml of `output_dir` as artifacts, `state` as a tag, the status."""
-    if not logger._initialized:
+    from vaelab.logger.mlflow_run import run_started
+
+    if not run_started(logger):  # the run failed before its logger started: nothing to end
         return
     for name in ("metrics.json", "config.yaml"):
         if output_dir is not None and (output_dir / name).is_file():
