@@ -110,6 +110,26 @@ def test_trial_n_is_proposed_by_a_sampler_seeded_seed_plus_n_and_a_study_keeps_i
         search(tmp_path, direction="maximize").open_study()
 
 
+def test_a_pruned_job_is_told_quietly_and_a_failed_one_with_hydras_line(tmp_path, capsys):
+    """The sweeper reads a job's exception through Hydra's public JobReturn.return_value, which
+    writes "Error executing job with overrides" first: kept for a failure, not for a pruning."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    sweeper = search(tmp_path)
+    study = sweeper.open_study()
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    trials = sweeper.ask(study, space) + sweeper.ask(study, space)
+    returns = [JobReturn(overrides=[f"x={t.params['x']}"], status=JobStatus.FAILED) for t in trials]
+    returns[0].return_value = optuna.TrialPruned("pruned at validation 1")
+    returns[1].return_value = RuntimeError("the job broke")
+    capsys.readouterr()
+    sweeper.tell(study, trials, returns)
+    err = capsys.readouterr().err
+    assert [t.state for t in study.get_trials()] == [TrialState.PRUNED, TrialState.FAIL]
+    assert err.count("Error executing job with overrides") == 1
+    assert f"x={trials[1].params['x']}" in err and f"x={trials[0].params['x']}" not in err
+
+
 def history(trial_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (trial_dir / "history.jsonl").read_text().splitlines()]
 

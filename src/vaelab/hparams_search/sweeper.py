@@ -22,8 +22,11 @@ misspelt argument is refused in one line before any trial runs.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
+import sys
 from typing import Any
 
 import optuna
@@ -186,14 +189,15 @@ class OptunaSearch:
                     continue
                 why = "the run has no such metric" if ret.return_value is None else "not a finite number"
                 err: BaseException = ValueError(f"trial {trial.number} returned {ret.return_value!r} ({why})")
+                hydra_line = ""
             else:
-                # The job's exception; Hydra's `return_value` would raise it and print an error line.
-                err = ret._return_value
+                err, hydra_line = _job_error(ret)
             if isinstance(err, optuna.TrialPruned):
                 _tell(study, trial, state=TrialState.PRUNED)
                 log.info("Trial %d: %s", trial.number, err)
                 continue
             _tell(study, trial, state=TrialState.FAIL)
+            sys.stderr.write(hydra_line)
             log.warning("Trial %d failed: %s", trial.number, err)
             failures.append(err)
         if failures and len(failures) / len(returns) > self.max_failure_rate:
@@ -242,6 +246,22 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def _job_error(ret: JobReturn) -> tuple[BaseException, str]:
+    """A failed job's exception, and the line Hydra writes to stderr when it is asked for it.
+
+    Hydra's public `JobReturn.return_value` raises the job's exception after writing "Error
+    executing job with overrides: [...]" to stderr. The line is held back here, so that a pruned
+    trial (a normal outcome) does not print it; a failed trial prints it.
+    """
+    line = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(line):
+            _ = ret.return_value  # raises the job's exception
+    except BaseException as exc:  # noqa: BLE001 - whatever the job raised is the trial's outcome
+        return exc, line.getvalue()
+    raise AssertionError(f"job {ret.overrides} has status {ret.status} but raised nothing")
 
 
 def _override_value(value: Any) -> str:

@@ -47,41 +47,35 @@ def backend_of(setting: Any) -> str | None:
 
 
 class CompiledLoss:
-    """`objective(vae, x, kl_weight)` compiled; counts the seconds spent in calls that compiled."""
+    """`objective(vae, x, kl_weight)` compiled; records the seconds its first call took to compile."""
 
     def __init__(self, objective: nn.Module, backend: str):
         self.objective, self.backend = objective, backend
         self.compiled = torch.compile(objective.forward, backend=backend, dynamic=False)
-        #: Wall seconds of the calls that compiled a graph (forward and backward), summed.
+        #: Wall seconds of the first call, which traces and compiles the graph (forward and backward).
+        #: A later recompile (a guard that failed, say a parameter's dtype changed) is not in it:
+        #: torch.compile has no public count of the graphs it compiled.
         self.compile_seconds = 0.0
         #: The batch shape the graph is for: that of the first training batch.
         self.shape: torch.Size | None = None
 
     def __call__(self, vae: nn.Module, x: torch.Tensor, kl_weight: float):
-        if self.shape is None:
-            self.shape = x.shape
-        elif x.shape != self.shape:
-            return self.objective(vae, x, kl_weight)
-        frames = compiled_frames()
+        weight = torch.tensor(float(kl_weight))
+        if self.shape is not None:
+            if x.shape != self.shape:
+                return self.objective(vae, x, kl_weight)
+            return self.compiled(vae, x, weight)
+        self.shape = x.shape
         start = time.perf_counter()
-        step = self.compiled(vae, x, torch.tensor(float(kl_weight)))
-        if compiled_frames() != frames:  # this call compiled (the first, or after a guard failed)
-            seconds = time.perf_counter() - start
-            self.compile_seconds += seconds
-            log.info(
-                "trainer.compile: compiled the training step for batches of %s in %.1f s (%s)",
-                tuple(x.shape),
-                seconds,
-                self.backend,
-            )
+        step = self.compiled(vae, x, weight)
+        self.compile_seconds = time.perf_counter() - start
+        log.info(
+            "trainer.compile: compiled the training step for batches of %s in %.1f s (%s)",
+            tuple(x.shape),
+            self.compile_seconds,
+            self.backend,
+        )
         return step
-
-
-def compiled_frames() -> int:
-    """How many frames torch.compile has compiled in this process so far."""
-    from torch._dynamo.utils import counters
-
-    return counters["frames"]["ok"]
 
 
 def compile_training(system: Any, setting: Any) -> None:
