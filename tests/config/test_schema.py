@@ -114,3 +114,19 @@ def test_the_shipped_configs_pass(cfg_factory, group):
 def test_several_problems_are_named_together(cfg_factory):
     with pytest.raises(ConfigError, match=r"seed=-1: must be >= 0; objective.beta=-1: must be >= 0"):
         validate(cfg_factory("objective.beta=-1", "seed=-1"))
+
+
+def test_the_precisions_are_lightnings():
+    """vaelab's list of trainer.precision values is the installed Lightning's: its connector's
+    Literal types (private, read here only to catch a Lightning that changed them)."""
+    import typing
+
+    from lightning.fabric import connector
+
+    from vaelab.config.schema import PRECISION_SHORT, PRECISIONS
+
+    def values(kind):  # the values of a Literal, or of a Union of them
+        return [v for a in typing.get_args(kind) for v in (values(a) if typing.get_args(a) else [a])]
+
+    assert sorted(map(str, PRECISIONS + PRECISION_SHORT)) == sorted(map(str, values(connector._PRECISION_INPUT)))
+    assert len(PRECISIONS + PRECISION_SHORT) == len(values(connector._PRECISION_INPUT))
