@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +280,12 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
 
 def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | None, output_dir: Path) -> dict[str, Any]:
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        with warnings.catch_warnings():
+            # Lightning warns at each step checkpoint of a manually optimised system (FactorVAE)
+            # that it holds the weights after the step's update: so does every checkpoint here,
+            # with the optimiser's state after the same update, which is what an exact resume needs.
+            warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SystemExit as err:
         # Lightning stops at the end of a batch on SIGTERM (SIGTERMException, a SystemExit) ...
         signals.raise_if_received()
