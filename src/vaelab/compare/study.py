@@ -126,6 +126,11 @@ def plot_strength(runs: list[dict[str, Any]], split: str, out: Path) -> Path | N
             ax.plot(xs, mean, marker="o", ms=3, color=colours[label], label=label)
             ax.fill_between(xs, [v.min() for v in values], [v.max() for v in values], color=colours[label], alpha=0.2)
         ax.set_xscale("log")
+        # The strengths the runs used, as plain numbers: a log axis's minor labels (2x10^0, 3x10^0,
+        # ...) overlap over a decade or two.
+        strengths = sorted({x for points in curves[metric].values() for x in points})
+        ax.set_xticks(strengths, [f"{x:g}" for x in strengths])
+        ax.xaxis.set_minor_formatter("")
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel("regularisation strength", fontsize=8)
         ax.tick_params(labelsize=7)
