@@ -19,7 +19,9 @@ epoch's training steps, validation apart). The reference is the same model's han
 
 The breakdown: "model and objective" and "data" from (2); "Lightning's loop" is bare minus hand
 minus those; each callback from (3); "logging, W&B, finiteness check, rest" is what remains of
-the default command's cost. Writes benchmarks/results/overhead_<case>.json.
+the default command's cost. Each side's CPU time a step (the process's, all threads) is recorded
+beside its wall time, with the ratios in CPU time: on a machine other processes share, wall
+time also counts the waits for a core. Writes benchmarks/results/overhead_<case>.json.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import torch
 
 from benchmarks import hand_loops
 from benchmarks.common import default_config, machine, write
-from benchmarks.training import hand_epoch, hand_loop, spread, vaelab_run
+from benchmarks.training import hand_epoch_times, hand_loop, spread, vaelab_run
 from vaelab.config import targets
 
 CASES: dict[str, list[str]] = {
@@ -150,23 +152,25 @@ def main() -> None:
     x_train = datamodule.splits["train"][0]
     variants = {"default": [], "bare Lightning": BARE}
     times: dict[str, list[float]] = {name: [] for name in ["hand loop", *variants]}
+    cpu: dict[str, list[float]] = {name: [] for name in times}  # CPU µs a step, all threads
     scratch = Path(tempfile.mkdtemp(prefix="vaelab-overhead-"))
     try:
         for _ in range(args.repeats):
             for name, extra in variants.items():
-                times[name].append(
-                    step_us(vaelab_run([*overrides, *extra], None, scratch, "cpu")["images_per_s"], batch)
-                )
+                run = vaelab_run([*overrides, *extra], None, scratch, "cpu")
+                times[name].append(step_us(run["images_per_s"], batch))
+                cpu[name].append(1e6 * run["cpu_seconds_per_image"] * batch)
             torch.manual_seed(0)
             system = targets.instantiate(cfg.model, path="model")
-            times["hand loop"].append(
-                step_us(hand_epoch(hand_loop(args.case, system, cfg, len(x_train)), x_train, batch, None), batch)
-            )
+            hand = hand_epoch_times(hand_loop(args.case, system, cfg, len(x_train)), x_train, batch, None)
+            times["hand loop"].append(step_us(hand["images_per_s"], batch))
+            cpu["hand loop"].append(1e6 * hand["cpu_seconds_per_image"] * batch)
         inner = model_and_data(cfg, x_train, datamodule.train_dataloader(), args.repeats)
         callbacks = profiled_parts(overrides, scratch, len(datamodule.train_dataloader()))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     med = {name: statistics.median(values) for name, values in times.items()}
+    med_cpu = {name: statistics.median(values) for name, values in cpu.items()}
     total = med["default"] - med["hand loop"]
     loop = med["bare Lightning"] - med["hand loop"] - sum(inner.values())
     cost = {**inner, "Lightning's loop": loop, **callbacks}
@@ -179,11 +183,17 @@ def main() -> None:
         "step_us": {name: spread(values) for name, values in times.items()},
         "vaelab_over_hand": med["hand loop"] / med["default"],
         "bare_over_hand": med["hand loop"] / med["bare Lightning"],
+        # The same runs' CPU time a step (the process's, all threads): steadier than wall time
+        # on a shared machine, which counts the waits for a core other processes hold.
+        "cpu_step_us": {name: spread(values) for name, values in cpu.items()},
+        "vaelab_over_hand_cpu": med_cpu["hand loop"] / med_cpu["default"],
+        "bare_over_hand_cpu": med_cpu["hand loop"] / med_cpu["bare Lightning"],
         "cost_us_per_step": {**cost, "total": total},
     }
     print(
         f"{args.case}: hand loop {med['hand loop']:.0f} us/step, vaelab {med['default']:.0f} us/step, "
-        f"vaelab/hand {result['vaelab_over_hand']:.2f} (bare Lightning {result['bare_over_hand']:.2f})"
+        f"vaelab/hand {result['vaelab_over_hand']:.2f} (bare Lightning {result['bare_over_hand']:.2f}); "
+        f"in CPU time {result['vaelab_over_hand_cpu']:.2f} (bare {result['bare_over_hand_cpu']:.2f})"
     )
     for part, us in result["cost_us_per_step"].items():
         print(f"  {part:60s} {us:8.0f} us/step")

@@ -97,6 +97,7 @@ def vaelab_run(overrides: list[str], limit: int | None, scratch: Path, trainer: 
     shutil.rmtree(out, ignore_errors=True)
     return {
         "images_per_s": epoch["images_per_s"],
+        "cpu_seconds_per_image": epoch["cpu_seconds"] / epoch["images"],
         "train_seconds": epoch["seconds"],
         "val_seconds": epoch["val_seconds"],
         "seconds_to_first_step": record["first_step_time"] - launched,
@@ -138,6 +139,14 @@ def check_same_loss(name: str, overrides: list[str], x: torch.Tensor, dataset_si
 
 def hand_epoch(loop: hand_loops.HandLoop, x: torch.Tensor, batch: int, limit: int | None, warmup: int = 30) -> float:
     """Images/s of one epoch of the hand loop (after `warmup` steps)."""
+    return hand_epoch_times(loop, x, batch, limit, warmup)["images_per_s"]
+
+
+def hand_epoch_times(
+    loop: hand_loops.HandLoop, x: torch.Tensor, batch: int, limit: int | None, warmup: int = 30
+) -> dict[str, float]:
+    """One epoch of the hand loop (after `warmup` steps): images/s, and the process's CPU seconds
+    per image (all threads), as vaelab's Throughput callback records them."""
     # The fastest correct loop: without the NVML probe per optimiser step that importing Lightning
     # (here, to build the model) turns on, as vaelab's runs do (vaelab.runs.nvml).
     nvml.skip_absent_nvml()
@@ -148,13 +157,14 @@ def hand_epoch(loop: hand_loops.HandLoop, x: torch.Tensor, batch: int, limit: in
     perm = torch.randperm(len(x), device=x.device)
     sync = torch.cuda.synchronize if x.is_cuda else lambda: None
     sync()
-    start, images = time.perf_counter(), 0
+    start, start_cpu, images = time.perf_counter(), time.process_time(), 0
     for i in range(n_batches):
         xb = x[perm[i * batch : (i + 1) * batch]]
         loop.step(xb)
         images += len(xb)
     sync()
-    return images / (time.perf_counter() - start)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    return {"images_per_s": images / seconds, "cpu_seconds_per_image": cpu / images}
 
 
 def main() -> None:

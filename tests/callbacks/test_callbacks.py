@@ -30,6 +30,7 @@ def test_history_and_throughput_records(cfg_factory):
     for e in epochs:
         assert e["images_per_s"] == e["images"] / e["seconds"]
         assert e["val_seconds"] > 0  # validation runs after the last step: timed apart
+        assert e["cpu_seconds"] > 0  # the process's CPU time over the same steps
 
 
 class CountingBar(ProgressBar):

@@ -3,7 +3,9 @@
 An epoch's `seconds` run from the start of its first training step to the end of its last
 (with whatever callbacks do at each step, e.g. the step checkpoint); `val_seconds` from there
 to the end of the epoch: the validation loop and what runs at its end (metrics, pictures,
-checkpoints). Written to throughput.json in the run directory (rank zero) and logged as
+checkpoints). `cpu_seconds` is the process's CPU time over the same steps, all its threads: what
+the steps cost whatever else the machine runs (wall time on a shared machine includes waiting
+for a core). Written to throughput.json in the run directory (rank zero) and logged as
 `train/images_per_s`. The benchmarks read it; a user can switch it on with
 `+callbacks.throughput=...` (see benchmarks/training.py) to see where time goes.
 """
@@ -28,11 +30,11 @@ class Throughput(L.Callback):
         if self.first_step_time is None:
             self.first_step_time = time.time()
         if batch_idx == 0:
-            self.start, self.images = time.perf_counter(), 0
+            self.start, self.start_cpu, self.images = time.perf_counter(), time.process_time(), 0
         self.images += len(batch[0])
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.last_step_end = time.perf_counter()
+        self.last_step_end, self.last_step_cpu = time.perf_counter(), time.process_time()
 
     def on_train_epoch_end(self, trainer, pl_module):
         # Lightning validates inside the training epoch, after its last step: timed apart.
@@ -44,6 +46,7 @@ class Throughput(L.Callback):
                 "images": self.images,
                 "seconds": seconds,
                 "images_per_s": self.images * trainer.world_size / seconds,
+                "cpu_seconds": self.last_step_cpu - self.start_cpu,
                 "val_seconds": now - self.last_step_end,
             }
         )
