@@ -23,21 +23,31 @@ def test_paused_until_started_then_the_starts_garbage_is_freed_and_the_rest_froz
     assert gc.isenabled() and gc.get_freeze_count() == 0
     with collector.paused():
         assert not gc.isenabled()
+        imports = Cycle()  # garbage the imports left: frozen with them, not collected
+        imports_gone = weakref.ref(imports)
+        del imports
+        collector.imported()
+        frozen_by_imports = gc.get_freeze_count()
+        assert frozen_by_imports > 0 and not gc.isenabled()
         garbage = Cycle()
         gone = weakref.ref(garbage)
         del garbage  # a reference cycle: only the collector frees it
         assert gone() is not None
         collector.started()
-        assert gone() is None and gc.isenabled() and gc.get_freeze_count() > 0
+        assert gone() is None and gc.isenabled() and gc.get_freeze_count() > frozen_by_imports
+        assert imports_gone() is not None  # held, frozen, for the task
         collector.started()  # a second call does nothing
     assert gc.isenabled() and gc.get_freeze_count() == 0  # the run's objects are the collector's again
+    gc.collect()
+    assert imports_gone() is None  # ... and freed once the task is over
 
 
 def test_an_error_before_the_start_leaves_the_collector_on_and_started_outside_does_nothing():
     with pytest.raises(ValueError), collector.paused():
         raise ValueError("a refused setting")
     assert gc.isenabled() and gc.get_freeze_count() == 0
-    collector.started()  # vaelab as a library: nothing happens
+    collector.imported()  # vaelab as a library: nothing happens
+    collector.started()
     assert gc.isenabled() and gc.get_freeze_count() == 0
     gc.disable()  # a caller that had it off keeps it off
     try:

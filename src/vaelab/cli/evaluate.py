@@ -46,6 +46,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from vaelab.callbacks import ImageGrids
     from vaelab.runs.train import check_data_fits, finish_loggers, instantiate_all
 
+    collector.imported()  # torch and Lightning are in: not walked again (vaelab.runs.collector)
     settings = app_settings(cfg, "eval", schema.EvalApp)
     split, k, ckpt_path = settings["split"], settings["eval"]["num_samples"], settings["ckpt_path"]
     if is_artifact(ckpt_path):  # wandb:ENTITY/PROJECT/ARTIFACT:ALIAS: W&B online only

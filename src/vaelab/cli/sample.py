@@ -42,6 +42,7 @@ def sample(cfg: DictConfig) -> list[Path]:
 
     from vaelab.callbacks import pictures
 
+    collector.imported()  # torch and Lightning are in: not walked again (vaelab.runs.collector)
     settings = app_settings(cfg, "sample", schema.SampleApp)
     n, temperature, interpolate = settings["n"], settings["temperature"], settings["interpolate"]
     if interpolate and (temperature != 1.0 or settings["sampler"]["_target_"] != "vaelab.samplers.PriorSampler"):

@@ -173,6 +173,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     (by SIGTERM: vaelab.runs.signals), or failed and why. One process at a time runs in a run
     directory: a second one is refused before it writes anything (vaelab.runs.lock).
     """
+    collector.imported()  # torch and Lightning are in: not walked again (vaelab.runs.collector)
     output_dir = make_dir(cfg.paths.output_dir, "paths.output_dir")
     # Under DDP only the launching process holds the lock: the other ranks share its directory.
     held = lock.hold(output_dir) if lock.launching_process() else contextlib.nullcontext()
