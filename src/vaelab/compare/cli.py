@@ -6,8 +6,9 @@
 Reads every run directory below the given folders (a directory with `.hydra/overrides.yaml`:
 Hydra multirun jobs, Optuna trials, or single runs), and writes into --out (default
 SWEEP_DIR/comparison):
-- comparison.md and comparison.csv: one row per run (its overrides, its state, its final
-  metrics, its rate and distortion), best first by --metric; a run whose files cannot be read
+- comparison.md and comparison.csv: one row per run (its folder below the folders' common
+  parent, so that a table kept with its runs reads the same on any machine; its overrides, its
+  state, its final metrics, its rate and distortion), best first by --metric; a run whose files cannot be read
   (an empty status.json, metrics.json that is not JSON, ...) is listed last as `broken`, with
   the reason;
 - <metric>_vs_<knob>.png for every knob the runs differ in;
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 from pathlib import Path
 
 from vaelab.compare.plots import plane_points, plot, plot_curves, plot_plane
@@ -45,7 +47,18 @@ COLUMNS = ("val/loss", "val/elbo", "val/nll", "test/elbo", "test/nll", "test/bpd
 DISENTANGLEMENT = SCORE_KEYS
 
 
-def write_tables(runs, knobs, metric, out: Path, split: str = "test") -> None:
+def run_names(runs, folders: list[str]) -> dict[Path, str]:
+    """Each run's folder below the compared folders' common parent (its own name if that is the run)."""
+    base = Path(os.path.commonpath([Path(f).resolve() for f in folders]))
+    names = {}
+    for r in runs:
+        below = r["dir"].resolve().relative_to(base)
+        names[r["dir"]] = str(below) if below.parts else r["dir"].resolve().name
+    return names
+
+
+def write_tables(runs, knobs, metric, out: Path, split: str = "test", names: dict[Path, str] | None = None) -> None:
+    name = (names or {}).get
     plane = (f"{split}/kl", f"{split}/recon")  # the rate R and the distortion D
     scores = (f"{split}/{s}" for s in DISENTANGLEMENT)
     candidates = [c for c in (*COLUMNS, *plane, *scores) if c != metric]
@@ -56,7 +69,7 @@ def write_tables(runs, knobs, metric, out: Path, split: str = "test") -> None:
         values = [r["metrics"].get(c, "") for c in columns]
         rows.append(
             [
-                str(r["dir"]),
+                name(r["dir"], str(r["dir"])),
                 r["state"],
                 *[r["knobs"].get(k, "") for k in knobs],
                 *[f"{v:.4f}" if isinstance(v, float) else v for v in values],
@@ -69,17 +82,17 @@ def write_tables(runs, knobs, metric, out: Path, split: str = "test") -> None:
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     failed = [r for r in runs if r["state"] == "failed" and r["error"]]
     if failed:
-        lines += ["", "Failed runs:", *[f"- {r['dir']}: {r['error']}" for r in failed]]
+        lines += ["", "Failed runs:", *[f"- {name(r['dir'], r['dir'])}: {r['error']}" for r in failed]]
     pruned = [r for r in runs if r["state"] == "pruned" and r["error"]]  # Optuna trials stopped early
     if pruned:
-        lines += ["", "Pruned runs:", *[f"- {r['dir']}: {r['error']}" for r in pruned]]
+        lines += ["", "Pruned runs:", *[f"- {name(r['dir'], r['dir'])}: {r['error']}" for r in pruned]]
     broken = [r for r in runs if r["state"] == "broken"]
     if broken:
         lines += ["", "Broken runs (files unreadable, left out of the plots):"]
-        lines += [f"- {r['dir']}: {'; '.join(r['problems'])}" for r in broken]
+        lines += [f"- {name(r['dir'], r['dir'])}: {'; '.join(r['problems'])}" for r in broken]
     noted = [r for r in runs if r["state"] != "broken" and r["problems"]]
     if noted:
-        lines += ["", "Notes:", *[f"- {r['dir']}: {'; '.join(r['problems'])}" for r in noted]]
+        lines += ["", "Notes:", *[f"- {name(r['dir'], r['dir'])}: {'; '.join(r['problems'])}" for r in noted]]
     intro = (
         f"Runs sorted by {metric}. Rate R = {plane[0]}, distortion D = {plane[1]} (nats; -ELBO = D + R): "
         "rate_distortion.png"
@@ -107,7 +120,7 @@ def compare(
         raise NotAFolder(f"--out {out_dir}: not a directory")
     with disk_full_named(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_tables(runs, knobs, metric, out_dir, split)
+        write_tables(runs, knobs, metric, out_dir, split, run_names(runs, folders))
         plot(runs, knobs, metric, out_dir)
         plot_curves(runs, knobs, curve, out_dir)
         plot_plane(plane_points(runs, split, knobs), split, out_dir)
