@@ -18,27 +18,12 @@ import yaml
 from scipy import stats
 
 from tests.conftest import fill
+from tests.helpers.run_dirs import write_run
 from vaelab.compare.cli import main
 from vaelab.compare.plots import iso_elbo_levels, plane_points
 from vaelab.compare.runs import choose_curve, find_runs, read_run
 from vaelab.compare.study import plot_study, rank_correlation, regularisation, strength_curves
 from vaelab.metrics.names import SCORE_KEYS as DISENTANGLEMENT
-
-
-def write_run(run: Path, overrides, metrics=None, status=None, history=None) -> Path:
-    """A run directory; a str is written as the file's raw text (to break it), anything else as JSON/YAML."""
-    (run / ".hydra").mkdir(parents=True)
-    if isinstance(overrides, str):
-        (run / ".hydra" / "overrides.yaml").write_text(overrides)
-    else:
-        (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides) or "[]\n")
-    for name, content in (("metrics.json", metrics), ("status.json", status)):
-        if content is not None:
-            (run / name).write_text(content if isinstance(content, str) else json.dumps(content))
-    if history is not None:
-        text = history if isinstance(history, str) else "".join(json.dumps(row) + "\n" for row in history)
-        (run / "history.jsonl").write_text(text)
-    return run
 
 
 def rows(epochs: dict[int, float]) -> list[dict]:

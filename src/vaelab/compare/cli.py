@@ -1,7 +1,7 @@
 """vaelab-compare: one table and a few plots for the runs of one or more sweeps, offline.
 
     vaelab-compare SWEEP_DIR [SWEEP_DIR ...] [--metric test/nll] [--mode min|max] [--out DIR]
-                   [--split test|val] [--curve val/elbo]
+                   [--split test|val] [--curve val/elbo] [--settle-tol 0.03]
 
 Reads every run directory below the given folders (a directory with `.hydra/overrides.yaml`:
 Hydra multirun jobs, Optuna trials, or single runs), and writes into --out (default
@@ -25,13 +25,16 @@ SWEEP_DIR/comparison):
 - when the runs have disentanglement scores (data with ground-truth factors): the scores as
   `<split>/mig` ... columns (selectable with --metric, --mode max), and the plots of a
   disentanglement study, disentanglement_vs_strength.png and rank_correlation.png
-  (vaelab.compare.study).
+  (vaelab.compare.study), and study.md and study.csv: each setting's scores over its seeds and
+  where each run's --curve settled, within ±--settle-tol of its last value
+  (vaelab.compare.study_table).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -45,6 +48,9 @@ COLUMNS = ("val/loss", "val/elbo", "val/nll", "test/elbo", "test/nll", "test/bpd
 # Disentanglement scores (vaelab.callbacks.Disentanglement), shown as `<split>/<score>` columns when
 # runs have them; their plots: vaelab.compare.study.
 DISENTANGLEMENT = SCORE_KEYS
+# study.md's default ±tolerance of a settled curve, in its units: for val/mig about a tenth of the
+# spread of test MIG across the disentanglement study's settings (0.13-0.39 at seed 0).
+SETTLE_TOL = 0.03
 
 
 def run_names(runs, folders: list[str]) -> dict[Path, str]:
@@ -107,9 +113,12 @@ def compare(
     out: str | None = None,
     split: str = "test",
     curve: str | None = None,
+    settle_tol: float = SETTLE_TOL,
 ) -> Path:
     if split not in SPLITS:
         raise ConfigError(f"--split {split}: must be one of {', '.join(SPLITS)}")
+    if not math.isfinite(settle_tol) or settle_tol <= 0:
+        raise ConfigError(f"--settle-tol {settle_tol:g}: must be a positive number (the curve's units)")
     runs = find_runs([Path(f) for f in folders])
     check_metric(runs, metric)  # before anything is written
     curve = choose_curve(runs, curve)
@@ -124,9 +133,12 @@ def compare(
         plot(runs, knobs, metric, out_dir)
         plot_curves(runs, knobs, curve, out_dir)
         plot_plane(plane_points(runs, split, knobs), split, out_dir)
-        from vaelab.compare.study import plot_study  # imports vaelab.compare.cli: here, not at the top
+        # numpy and the study's tables load when a comparison is drawn, not for --help.
+        from vaelab.compare.study import plot_study
+        from vaelab.compare.study_table import write_study_table
 
         plot_study(runs, split, out_dir)
+        write_study_table(runs, split, curve, out_dir, settle_tol)
     print((out_dir / "comparison.md").read_text())
     return out_dir
 
@@ -141,9 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--curve", default=None, help="the history metric of val_curves.png (default: the optimised val/ one, val/elbo)"
     )
+    parser.add_argument(
+        "--settle-tol",
+        type=float,
+        default=SETTLE_TOL,
+        help=f"study.md: a curve settled at the step from which it stays within this of its last value (default {SETTLE_TOL})",
+    )
     args = parser.parse_args(argv)
     # A user error (bad folder, unknown metric or curve, full disk): one line, exit code 1.
-    return exit_code(compare, args.folders, args.metric, args.mode, args.out, args.split, args.curve)
+    return exit_code(compare, args.folders, args.metric, args.mode, args.out, args.split, args.curve, args.settle_tol)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vaelab.compare.runs import number, run_label, swept_knobs
+from vaelab.compare.runs import number, run_label, swept_knobs, validation
 
 
 def plane_points(runs: list[dict[str, Any]], split: str = "test", knobs: list[str] | None = None):
@@ -76,17 +76,29 @@ def plot(runs, knobs, metric, out: Path) -> list[Path]:
     return written
 
 
+def curve_axis(runs) -> str:
+    """What val_curves.png's x axis counts: "step" when some run validated more than once in an
+    epoch (`trainer.val_check_interval`) and every row has a step; "epoch" otherwise."""
+    histories = [r["history"] for r in runs if r["state"] != "broken"]
+    steps = all(validation(row)[0] == "step" for rows in histories for row in rows)
+    several = any(len({row["epoch"] for row in rows}) < len(rows) for rows in histories)
+    return "step" if steps and several else "epoch"
+
+
 def plot_curves(runs, knobs, curve: str, out: Path) -> Path:
-    """val_curves.png: `curve` against the epoch, one line per run that is not broken."""
+    """val_curves.png: `curve` against the epoch (or the step, curve_axis), one line per run that is not broken."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    axis = curve_axis(runs)
+    styles = ("-", "--", ":", "-.")  # the colour cycle has 10 colours: the 11th line on gets the next style
     for r in runs:
         if r["state"] == "broken":
             continue
-        points = [(row["epoch"], row[curve]) for row in r["history"] if isinstance(row.get(curve), (int, float))]
+        points = [(row[axis], row[curve]) for row in r["history"] if isinstance(row.get(curve), (int, float))]
         if points:
-            ax.plot(*zip(*points), marker=".", label=run_label(r, knobs))
-    ax.set_xlabel("epoch")
+            style = styles[len(ax.lines) // 10 % len(styles)]
+            ax.plot(*zip(*points), style, marker=".", label=run_label(r, knobs))
+    ax.set_xlabel(axis)
     ax.set_ylabel(curve)
     ax.set_title(f"validation curves: {curve}")
     if ax.lines:

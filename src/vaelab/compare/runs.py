@@ -117,7 +117,9 @@ def _read_overrides(path: Path, problems: Problems) -> dict[str, str] | None:
 
 
 def _read_history(path: Path, problems: Problems) -> list[dict[str, Any]]:
-    """The rows of history.jsonl, the last one per epoch (a resumed run may repeat an epoch).
+    """The rows of history.jsonl, the last one per validation (a resumed run may repeat one): a
+    validation is its step, or its epoch in a row without one. Runs that validate several times an
+    epoch (`trainer.val_check_interval`) have several rows per epoch, all kept.
 
     A last line that is not JSON is what a run killed mid-write leaves: the rows before it are
     kept and the problem noted, without making the run broken. A bad line before the last does."""
@@ -148,7 +150,13 @@ def _read_history(path: Path, problems: Problems) -> list[dict[str, Any]]:
             problems.add(f'history.jsonl line {n}: not an object with an integer "epoch"')
             return []
         rows.append(row)
-    return list({row["epoch"]: row for row in rows}.values())
+    return list({validation(row): row for row in rows}.values())
+
+
+def validation(row: dict[str, Any]) -> tuple[str, int]:
+    """Which validation a history row records: ("step", its step), or ("epoch", its epoch) without one."""
+    step = row.get("step")
+    return ("step", step) if isinstance(step, int) and not isinstance(step, bool) else ("epoch", row["epoch"])
 
 
 def yaml_file(path: Path) -> Any:
