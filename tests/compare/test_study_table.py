@@ -54,8 +54,8 @@ CURVES = {  # seed -> val/mig every 5,000 steps
 
 @pytest.fixture
 def study(tmp_path):
-    """Two settings x three seeds, written out of seed order, a broken run with scores, and a run
-    of an objective without a strength (IWAE)."""
+    """Two settings x three seeds, written out of seed order, a broken run with scores, a run still
+    training, and a run of an objective without a strength (IWAE)."""
     root, n = tmp_path / "study", 0
     for (objective, strength), migs in SCORES.items():
         for seed in (2, 0, 1):
@@ -64,6 +64,8 @@ def study(tmp_path):
             write_run(root / f"{n}", overrides, metrics, {"state": "finished"}, history(CURVES[seed]))
             n += 1
     write_run(root / "broken", ["objective=elbo", "objective.beta=1.0", "seed=3"], {"test/mig": 0.9}, "")
+    running = ["objective=elbo", "objective.beta=1.0", "seed=4"]  # still training: a curve, no scores yet
+    write_run(root / "running", running, None, {"state": "running"}, history(CURVES[1][:2]))
     iwae = write_run(root / "iwae", ["seed=0"], {"test/mig": 0.5}, {"state": "finished"})
     (iwae / "config.yaml").write_text(yaml.safe_dump({"objective": {"_target_": "vaelab.objectives.IWAE"}}))
     return root
@@ -76,7 +78,7 @@ def test_study_table_has_each_settings_mean_and_sd_over_seeds_and_each_seeds_set
     with (out / "study.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["objective"], float(r["strength"]), r["seeds"]) for r in rows] == [
-        ("elbo", 1.0, "3"),  # the broken run and the IWAE run are in no setting
+        ("elbo", 1.0, "3"),  # the broken, the running and the IWAE run are in no setting
         ("beta_tcvae", 4.0, "3"),
     ]
     settle = "val/mig settles at (step, each seed; ±0.03)"

@@ -63,11 +63,11 @@ def seed_order(run: dict[str, Any]) -> tuple[float, str]:
 
 def study_rows(runs: list[dict[str, Any]], split: str, curve: str, tol: float) -> tuple[list[str], list[dict]]:
     """(scores, rows): a row per setting, in order of objective and strength, with each score's
-    values over the setting's runs (seeds, in seed order) and each run's settle step of `curve`."""
+    values over the setting's finished runs (seeds, in seed order) and each one's settle step of `curve`."""
     scores = scores_found(runs, split)
     settings: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
     for r in runs:
-        where = regularisation(r) if r["state"] != "broken" else None
+        where = regularisation(r) if r["state"] == "finished" else None  # not one still training, failed or broken
         if where is not None:
             settings.setdefault(where, []).append(r)
     rows = []
