@@ -56,7 +56,10 @@ def scores(
     # Imported here: scikit-learn (DCI's trees) is loaded only by runs on data with factors.
     from vaelab.metrics.disentanglement import evaluate_all, posterior_mean
 
-    return evaluate_all(posterior_mean(vae), source, seed=seed, fast=fast, dci_estimator=dci_estimator)
+    # DCI fits its factors' classifiers in as many threads as the run computes with (a study
+    # that runs one thread a run, OMP_NUM_THREADS=1, fits one at a time): the same scores.
+    threads = torch.get_num_threads()
+    return evaluate_all(posterior_mean(vae), source, seed=seed, fast=fast, dci_estimator=dci_estimator, n_jobs=threads)
 
 
 class Disentanglement(L.Callback):

@@ -17,7 +17,7 @@ import torch
 from sklearn.ensemble import GradientBoostingClassifier
 
 from tests.helpers.factor_sources import FactorsAsImages, duplicated, identity, noise, rotated
-from vaelab.metrics.disentanglement.dci import completeness, compute_dci, disentanglement
+from vaelab.metrics.disentanglement.dci import completeness, compute_dci, disentanglement, importance_matrix
 
 SIZES = (3, 4, 5, 6)
 
@@ -127,3 +127,19 @@ def test_random_codes_score_near_zero_and_the_same_seed_gives_the_same_scores(sc
     np.testing.assert_array_equal(a["importance"], b["importance"])
     with pytest.raises(ValueError, match="estimator='lasso': one of gbt, extra_trees is allowed"):
         _dci(identity, "lasso")
+
+
+@pytest.mark.parametrize("estimator", ["gbt", "extra_trees"])
+def test_factors_fitted_in_parallel_give_the_same_scores(estimator):
+    """n_jobs fits the factors' classifiers at once, in threads: the same importances and
+    accuracies, to the bit, as one after another; a bad n_jobs is one line."""
+    rng = np.random.default_rng(3)
+    factors = np.stack([rng.integers(k, size=600) for k in (3, 5, 7)], axis=1)  # (N, F)
+    codes = np.concatenate([factors + 0.3 * rng.standard_normal(factors.shape), rng.standard_normal((600, 2))], 1)
+    one = importance_matrix(codes[:400], factors[:400], codes[400:], factors[400:], estimator, seed=1)
+    three = importance_matrix(codes[:400], factors[:400], codes[400:], factors[400:], estimator, seed=1, n_jobs=3)
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)
+    assert one[0].shape == (5, 3) and (one[2] > 0.5).all()  # the three factors are read off their latents
+    with pytest.raises(ValueError, match=r"^n_jobs=0: a positive integer is allowed$"):
+        importance_matrix(codes, factors, codes, factors, estimator, n_jobs=0)

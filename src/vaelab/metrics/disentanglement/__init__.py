@@ -85,6 +85,7 @@ def evaluate_all(
     dci_estimator: str = DEFAULT_ESTIMATOR,
     batch_size: int = BATCH_SIZE,
     cache: bool = True,
+    n_jobs: int = 1,
 ) -> dict[str, float]:
     """All five metrics: {SCORE_KEYS..., "mig_seconds", "sap_seconds", "dci_seconds",
     "factor_vae_seconds", "beta_vae_seconds"}; DCI's keys as dci.score_keys(dci_estimator) names
@@ -92,12 +93,13 @@ def evaluate_all(
 
     representation_fn: Tensor (n, C, H, W) -> array (n, L); source: factor_sizes, sample_factors,
     render (vaelab.data.factors); batch_size: observations per representation_fn call;
-    cache: compute each factor combination's code once (a deterministic representation_fn).
+    cache: compute each factor combination's code once (a deterministic representation_fn);
+    n_jobs: DCI's factors fitted at once, in threads (the same scores, dci.importance_matrix).
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed={seed!r}: a non-negative integer is allowed")
     check_estimator(dci_estimator, "dci_estimator")
-    check_positive(batch_size=batch_size)
+    check_positive(batch_size=batch_size, n_jobs=n_jobs)
     factor_sizes(source)
     if not callable(representation_fn):
         raise ValueError(f"representation_fn={representation_fn!r}: a function of observations is allowed")
@@ -111,7 +113,7 @@ def evaluate_all(
     runs = {
         "mig": (compute_mig, {"batch_size": outer}),
         "sap": (compute_sap, {"batch_size": outer}),
-        "dci": (compute_dci, {"estimator": dci_estimator, "batch_size": outer}),
+        "dci": (compute_dci, {"estimator": dci_estimator, "batch_size": outer, "n_jobs": n_jobs}),
         "factor_vae": (compute_factor_vae, {"obs_batch": outer}),
         "beta_vae": (compute_beta_vae, {"obs_batch": outer}),
     }
