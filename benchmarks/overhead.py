@@ -1,6 +1,6 @@
 """vaelab's cost per training step beyond the hand loop, and where it goes, in one run.
 
-    python -m benchmarks.overhead [--case small|mlp|conv] [--repeats 3]
+    python -m benchmarks.overhead [--case small|mlp|conv] [--repeats 3] [--also "OVERRIDES" ...]
 
 A small model exposes the framework's per-step cost, as a GPU does for any model (there the
 model's own step takes a fraction of a millisecond): `small` is an MLP 784-64-8 at batch 128.
@@ -10,7 +10,9 @@ epoch's training steps, validation apart). The reference is the same model's han
 (benchmarks/hand_loops.py: written-out loss, fused Adam, no host syncs). Three measurements:
 
 1. Ratios, interleaved `--repeats` times: the hand loop, the default command, and the bare
-   command (no callbacks, no logger, no progress bar, no finiteness check).
+   command (no callbacks, no logger, no progress bar, no finiteness check); each `--also` is
+   one more side, the default command with those overrides (e.g. "trainer.steps_per_execution=8
+   trainer.compile=true").
 2. vaelab's model, objective and data against the hand loop's, in this process, interleaved: the
    same weights and batches through `objective(vae, x)` (torch.distributions objects) + fused Adam,
    and through the hand-written loss; vaelab's batch loader against the hand loop's indexing.
@@ -143,6 +145,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="interleaved measurements of each side")
     parser.add_argument("--case", choices=sorted(CASES), default="small")
+    parser.add_argument(
+        "--also", action="append", default=[], help="another side: the default command with these overrides"
+    )
     args = parser.parse_args()
     overrides = CASES[args.case]
     cfg = default_config(*overrides)
@@ -150,7 +155,7 @@ def main() -> None:
     datamodule = targets.instantiate(cfg.data, path="data")
     datamodule.setup("fit")
     x_train = datamodule.splits["train"][0]
-    variants = {"default": [], "bare Lightning": BARE}
+    variants = {"default": [], "bare Lightning": BARE, **{also: also.split() for also in args.also}}
     times: dict[str, list[float]] = {name: [] for name in ["hand loop", *variants]}
     cpu: dict[str, list[float]] = {name: [] for name in times}  # CPU µs a step, all threads
     scratch = Path(tempfile.mkdtemp(prefix="vaelab-overhead-"))
@@ -183,6 +188,7 @@ def main() -> None:
         "step_us": {name: spread(values) for name, values in times.items()},
         "vaelab_over_hand": med["hand loop"] / med["default"],
         "bare_over_hand": med["hand loop"] / med["bare Lightning"],
+        "also_over_hand": {also: med["hand loop"] / med[also] for also in args.also},
         # The same runs' CPU time a step (the process's, all threads): steadier than wall time
         # on a shared machine, which counts the waits for a core other processes hold.
         "cpu_step_us": {name: spread(values) for name, values in cpu.items()},
@@ -195,6 +201,8 @@ def main() -> None:
         f"vaelab/hand {result['vaelab_over_hand']:.2f} (bare Lightning {result['bare_over_hand']:.2f}); "
         f"in CPU time {result['vaelab_over_hand_cpu']:.2f} (bare {result['bare_over_hand_cpu']:.2f})"
     )
+    for also, ratio in result["also_over_hand"].items():
+        print(f"  {also}: {med[also]:.0f} us/step, vaelab/hand {ratio:.2f}")
     for part, us in result["cost_us_per_step"].items():
         print(f"  {part:60s} {us:8.0f} us/step")
     print(f"written: {write(f'overhead_{args.case}', result)}")

@@ -523,9 +523,10 @@ def test_every_trainer_argument_is_a_setting_with_lightnings_default():
 
     shipped = yaml.safe_load((CONF_DIR / "trainer" / "default.yaml").read_text())
     parameters = inspect.signature(Trainer.__init__).parameters
-    # One setting is vaelab's own (documented in the file), removed before the Trainer is built.
-    assert EXTRAS[shipped["_target_"]] == ("compile",) and shipped["compile"] is False
-    lightnings = set(shipped) - {"_target_", "compile"}
+    # Two settings are vaelab's own (documented in the file), removed before the Trainer is built.
+    assert EXTRAS[shipped["_target_"]] == ("compile", "steps_per_execution")
+    assert shipped["compile"] is False and shipped["steps_per_execution"] == 1
+    lightnings = set(shipped) - {"_target_", "compile", "steps_per_execution"}
     # logger and callbacks: built from the logger and callbacks groups.
     assert lightnings == set(parameters) - {"self", "logger", "callbacks"}
     for name in lightnings - VAELAB_TRAINER_CHOICES:
@@ -536,7 +537,8 @@ def test_any_trainer_argument_is_set_without_plus(cfg_factory):
     from vaelab.config import targets
 
     cfg = cfg_factory("trainer.max_steps=6000", "trainer.val_check_interval=0.5", "trainer.compile=true")
-    trainer = targets.instantiate(cfg.trainer, path="trainer", logger=False)  # without vaelab's `compile`
+    cfg.trainer.steps_per_execution = 4
+    trainer = targets.instantiate(cfg.trainer, path="trainer", logger=False)  # without vaelab's own two
     assert trainer.max_steps == 6000 and trainer.val_check_interval == 0.5
 
 

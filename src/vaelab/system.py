@@ -104,6 +104,9 @@ class VAESystem(L.LightningModule):
         #: The training step's loss through torch.compile (trainer.compile, vaelab.runs.compiled), or
         #: None: the objective itself. A plain attribute, not a module: the state dict is unchanged.
         self.compiled_loss: Callable[..., Step] | None = None
+        #: Optimiser steps per Lightning step, and the rows of each (trainer.steps_per_execution:
+        #: vaelab.runs.executions sets both before fitting). 1: Lightning's automatic optimisation.
+        self.steps_per_execution, self.slice_size = 1, 0
 
     def forward(self, x: torch.Tensor):
         """Inference only: the posterior q(z|x)."""
@@ -128,18 +131,47 @@ class VAESystem(L.LightningModule):
     # ----------------------------------------------------------------- training
 
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if self.steps_per_execution > 1:
+            return self._execute(batch[0])
+        step = self._step(batch[0])
+        if self.objective.adversarial:
+            self._adversarial_step(batch[0], step)
+        self._log_train_step(step)
+        return step.loss
+
+    def _step(self, x: torch.Tensor) -> Step:
+        """The objective on one batch at this step's KL weight, its loss checked."""
         self.objective.global_step = self.global_step
         loss = self.compiled_loss or self.objective
-        step = loss(self.vae, batch[0], self.kl_weight())
+        step = loss(self.vae, x, self.kl_weight())
         # One scalar check a step. A gradient that is not finite is not checked for itself (reading
         # every gradient cost 5% of a step): the update spreads it into the weights, so the next
         # step's loss is not finite, and the weights are checked before any checkpoint is written.
         if self.check_finite:
             self._watch_finite(step)
-        if self.objective.adversarial:
-            self._adversarial_step(batch[0], step)
-        self._log_train_step(step)
-        return step.loss
+        return step
+
+    def _execute(self, x: torch.Tensor) -> torch.Tensor:
+        """trainer.steps_per_execution = K: K optimiser steps on the K batches Lightning handed over
+        at once (x: (K * slice_size, ...), the epoch's last hand-out shorter), each as automatic
+        optimisation would take it: zero_grad, loss, backward, step. Lightning's optimiser wrapper
+        counts each step, so global_step, the KL schedule and max_steps count optimiser steps."""
+        optimizer = self.optimizers()
+        max_steps = self.trainer.max_steps
+        parts = x.split(self.slice_size)  # each (slice_size, ...)
+        for taken, part in enumerate(parts):
+            if 0 <= max_steps <= self.global_step:
+                # The rest of the hand-out is for a resumed run with a later max_steps.
+                self.trainer.train_dataloader.give_back(len(parts) - taken)
+                break
+            optimizer.zero_grad()
+            step = self._step(part)
+            self._log_train_step(step)
+            self.manual_backward(step.loss)
+            optimizer.step()
+        # The step that a checkpoint written now names ({step} in ModelCheckpoint's file names).
+        self.log_dict(self._step_axis(self.global_step), logger=False)
+        return step.loss.detach()
 
     def _adversarial_step(self, x: torch.Tensor, step: Step) -> None:
         """Manual optimisation: the model's update on the objective's loss, then the
@@ -165,12 +197,24 @@ class VAESystem(L.LightningModule):
             return
         values = {"loss": step.loss, "elbo": -(step.recon + step.kl).mean(), "recon": step.recon.mean()}
         values |= {"kl": step.kl.mean(), **step.terms}
-        self.log_dict(
-            {f"train/{k}": torch.as_tensor(v).detach().float() for k, v in values.items()},
-            on_step=True,
-            on_epoch=False,
-            batch_size=step.recon.shape[0],
-        )
+        values = {f"train/{k}": torch.as_tensor(v).detach().float() for k, v in values.items()}
+        several = self.steps_per_execution > 1
+        self.log_dict(values, on_step=True, on_epoch=False, batch_size=len(step.recon), logger=not several)
+        if several:
+            # Lightning sends step values every log_every_n_steps of its own steps (hand-outs of K
+            # batches, which need not divide an epoch): sent here, at this optimiser step, instead.
+            scalars = {k: v.item() for k, v in values.items()} | {"epoch": self.current_epoch}
+            for logger in self.loggers:
+                logger.log_metrics(scalars, step=self.global_step)
+
+    def _step_axis(self, step: int) -> dict[str, float]:
+        """With several optimiser steps per Lightning step, Lightning would label the values it sends
+        at an epoch's or a validation's end with its count of hand-outs; a logged "step" is the x
+        value it sends to the loggers instead (LightningModule.log's documented override): the
+        optimiser steps taken. Lightning also names checkpoints by this "step", so it is logged at
+        every hand-out too. (With one step per batch Lightning labels validation one step less,
+        as it validates before it counts the batch; history.jsonl has the steps taken.)"""
+        return {"step": float(step)} if self.steps_per_execution > 1 else {}
 
     def _watch_finite(self, step: Step) -> None:
         """Stop at a loss that is not finite, naming its step. On the CPU each step's loss is read
@@ -254,6 +298,7 @@ class VAESystem(L.LightningModule):
         # Per-dimension vectors go to the report (metrics.json), scalars to the loggers.
         self.latent_report[split] = {k.split("/")[1]: v.tolist() for k, v in values.items() if v.dim() > 0}
         self.log_dict({k: v for k, v in values.items() if v.dim() == 0}, prog_bar=split == "val")
+        self.log_dict(self._step_axis(self.global_step))
         share = float(values[f"{split}/active_share"])
         if split == "test" and share < self.min_active_share:
             log.warning(
@@ -281,6 +326,7 @@ class VAESystem(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         if self.check_finite:
             self.check_watch()
+        self.log_dict(self._step_axis(self.global_step))  # the epoch's values (train/images_per_s)
 
     def on_validation_epoch_end(self):
         self._log_split("val")

@@ -39,3 +39,29 @@ def test_shards_cover_the_data_once_and_train_shards_are_equal():
     assert set(torch.cat(train).tolist()) == set(range(n))
     evals = [EpochOrder(n, False, 1, rank=r, world_size=world, pad=False).indices() for r in range(world)]
     assert sorted(torch.cat(evals).tolist()) == list(range(n))  # no duplicates: exact split metrics
+
+
+def test_hand_outs_of_k_batches_are_the_batches_end_at_multiples_of_k_and_resume():
+    """chunk=4: 10 batches an epoch (the last of 4 rows) in hand-outs that end where the count of
+    batches since the first epoch is a multiple of 4, each batch transformed with its own generator."""
+    x = torch.rand(76, 3)
+    noisy = lambda b, g: b + torch.rand(b.shape, generator=g)  # noqa: E731
+    one = TensorLoader(x, torch.arange(76), 8, EpochOrder(76, True, seed=1), transform=noisy)
+    four = TensorLoader(x, torch.arange(76), 8, EpochOrder(76, True, seed=1), transform=noisy, chunk=4)
+    sizes = []
+    for epoch in (0, 1, 2):
+        one.sampler.set_epoch(epoch)
+        four.sampler.set_epoch(epoch)
+        batches, hand_outs = list(one), list(four)
+        assert len(hand_outs) == len(four)
+        assert torch.equal(torch.cat([b[0] for b in hand_outs]), torch.cat([b[0] for b in batches]))
+        sizes.append([len(h[0]) for h in hand_outs])
+    # 10 batches an epoch: epoch 1 starts at batch 10, epoch 2 at 20 (a multiple of 4).
+    assert sizes == [[32, 32, 12], [16, 32, 28], [32, 32, 12]]
+    one.sampler.set_epoch(1)
+    epoch_1 = list(one)
+    four.sampler.set_epoch(1)
+    four.load_state_dict({"epoch": 1, "yielded": 2})  # a checkpoint after epoch 1's first hand-out
+    resumed = list(four)
+    assert [len(h[0]) for h in resumed] == [32, 28]
+    assert torch.equal(torch.cat([h[0] for h in resumed]), torch.cat([b[0] for b in epoch_1[2:]]))

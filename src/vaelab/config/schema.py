@@ -161,6 +161,8 @@ class Trainer(Open):
     # vaelab's own, not Lightning's (config.targets.EXTRAS): the training step through torch.compile.
     # Absent from the configs of checkpoints made before it.
     compile: Annotated[Any, AfterValidator(compile_setting)] = False
+    # vaelab's own: optimiser steps per Lightning step (vaelab.runs.executions). Absent from older configs.
+    steps_per_execution: PosInt = 1
 
 
 class Study(Section):
@@ -333,6 +335,43 @@ class Settings(Section):
         if problems:
             raise ConfigError("; ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def steps_per_execution(self, info: ValidationInfo) -> Settings:
+        """trainer.steps_per_execution > 1: the settings it cannot run with, in one line."""
+        if self.trainer.steps_per_execution == 1:
+            return self
+        objective = ((info.context or {}).get("classes") or {}).get("model.objective")
+        if problems := several_steps_per_execution(self, objective):
+            raise ConfigError("; ".join(problems))
+        return self
+
+
+def several_steps_per_execution(cfg: Settings, objective: Any) -> list[str]:
+    """What trainer.steps_per_execution = K > 1 cannot run with (vaelab.runs.executions)."""
+    trainer, k = cfg.trainer, cfg.trainer.steps_per_execution
+    said = f"trainer.steps_per_execution={k}"
+    problems = []
+    # Lightning counts these in its own steps, hand-outs of K batches that need not divide an epoch.
+    for name in ("val_check_interval", "limit_train_batches"):
+        value = getattr(trainer, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            problems.append(
+                f"trainer.{name}={value}: a count of batches is not supported with {said} "
+                "(Lightning would count hand-outs of several batches): give a fraction of an epoch"
+            )
+    every = getattr((cfg.callbacks or {}).get("step_checkpoint"), "every_n_train_steps", None)
+    if isinstance(every, int) and every > 0 and every % k:
+        problems.append(f"callbacks.step_checkpoint.every_n_train_steps={every} must be a multiple of {said}")
+    if getattr(objective, "adversarial", False):
+        problems.append(f"{said} is not supported with objective=factor_vae (it steps two optimisers itself)")
+    if trainer.gradient_clip_val is not None:
+        problems.append(f"{said} has no gradient clipping (manual optimisation): set trainer.gradient_clip_val=null")
+    if getattr(trainer, "accumulate_grad_batches", 1) != 1:
+        problems.append(f"{said} has no gradient accumulation: set trainer.accumulate_grad_batches=1")
+    if cfg.model.scheduler is not None:
+        problems.append(f"{said} steps no learning-rate scheduler (manual optimisation): set scheduler=none")
+    return problems
 
 
 def validate(

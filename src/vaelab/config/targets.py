@@ -63,7 +63,10 @@ FAMILIES = {
 EXACT = ("lightning.pytorch.Trainer", "lightning.Trainer")
 # Settings vaelab reads itself on a node of these targets and removes before building it:
 # `trainer.compile` (vaelab.runs.compiled) is not an argument of Lightning's Trainer.
-EXTRAS = {"lightning.pytorch.Trainer": ("compile",), "lightning.Trainer": ("compile",)}
+EXTRAS = {
+    "lightning.pytorch.Trainer": ("compile", "steps_per_execution"),
+    "lightning.Trainer": ("compile", "steps_per_execution"),
+}
 # vaelab functions that build a component.
 FACTORIES = ("vaelab.logger.wandb_logger", "vaelab.logger.mlflow_logger")
 ALLOWED = (

@@ -98,6 +98,9 @@ class InMemoryDataModule(L.LightningDataModule):
         #: no host-to-device copy per step. On the CPU this changes nothing.
         self.on_device = bool(on_device)
         self.splits: dict[str, Split] = {}
+        #: Training batches handed to Lightning at a time (trainer.steps_per_execution, set by the
+        #: run: vaelab.runs.executions); the system takes one optimiser step on each.
+        self.steps_per_execution = 1
 
     def load(self) -> dict[str, Split]:
         raise NotImplementedError
@@ -190,6 +193,7 @@ class InMemoryDataModule(L.LightningDataModule):
             order,
             drop_last=False,
             transform=bernoulli_transform if train and self.binarize == "dynamic" else None,
+            chunk=self.steps_per_execution if train else 1,
         )
 
     def train_dataloader(self) -> TensorLoader:

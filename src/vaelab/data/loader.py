@@ -60,6 +60,13 @@ class TensorLoader:
     `state_dict`/`load_state_dict` make it resumable in the middle of an epoch (Lightning
     saves them in checkpoints): a resumed run continues with the very batches that the
     interrupted run would have seen next.
+
+    chunk=K (trainer.steps_per_execution, vaelab.runs.executions) hands out K consecutive batches
+    at a time, concatenated along the first dimension: each is the batch it would be with K = 1
+    (its rows, its own generator). Hand-outs end where the count of batches since the first epoch
+    is a multiple of K (and at the epoch's end), so a training that sees whole epochs has taken a
+    multiple of K steps after each hand-out but an epoch's last: a checkpoint every N steps
+    (K divides N) falls between hand-outs. Positions (`yielded`, resume) stay counted in batches.
     """
 
     def __init__(
@@ -70,16 +77,24 @@ class TensorLoader:
         sampler: EpochOrder,
         drop_last: bool = False,
         transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        chunk: int = 1,
     ):
         self.x, self.y = x, y
         self.batch_sampler = None
         self.yielded = 0  # batches handed out in the current pass
         self.resume_at: tuple[int, int] | None = None  # (epoch, first batch) after load_state_dict
         self.batch_size, self.sampler, self.drop_last, self.transform = batch_size, sampler, drop_last, transform
+        self.chunk = int(chunk)
 
-    def __len__(self) -> int:
+    def batches(self) -> int:
+        """Batches per pass (hand-outs are `len(self)`: chunks of them)."""
         n = len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __len__(self) -> int:
+        """Hand-outs this pass (an epoch that starts off the multiples of K has one more)."""
+        batches, before = self.batches(), self.sampler.epoch * self.batches()
+        return (before + batches + self.chunk - 1) // self.chunk - before // self.chunk
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         idx = self.sampler.indices()
@@ -89,13 +104,28 @@ class TensorLoader:
         self.resume_at = None
         self.yielded = start
         idx = idx.to(self.x.device)  # data kept on a GPU is indexed there: no copy to the host
-        for i in range(start, len(self)):
-            b = idx[i * self.batch_size : (i + 1) * self.batch_size]
+        batches = self.batches()
+        before = self.sampler.epoch * batches  # batches of the earlier epochs
+        first = start
+        while first < batches:
+            last = min(first + self.chunk - (before + first) % self.chunk, batches)
+            b = idx[first * self.batch_size : last * self.batch_size]
             x = self.x[b]
             if self.transform is not None:
-                x = self.transform(x, self.sampler.generator(i, self.x.device))
-            self.yielded = i + 1
+                parts = x.split(self.batch_size)
+                x = [
+                    self.transform(part, self.sampler.generator(first + j, self.x.device))
+                    for j, part in enumerate(parts)
+                ]
+                x = x[0] if len(x) == 1 else torch.cat(x)
+            self.yielded = last
             yield x, self.y[b]
+            first = last
+
+    def give_back(self, batches: int) -> None:
+        """The last hand-out's final `batches` were not trained on (max_steps came first): a
+        checkpoint taken now resumes with them."""
+        self.yielded -= batches
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.sampler.epoch, "yielded": self.yielded}

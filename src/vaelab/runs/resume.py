@@ -57,6 +57,10 @@ MAY_CHANGE = (
 ALWAYS_COMPARED = ("optimizer", "scheduler")
 
 
+# Settings added after checkpoints were first written, with the value an older run had in effect.
+ADDED = {"trainer.steps_per_execution": 1}
+
+
 def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(tree, dict) and tree:
         out: dict[str, Any] = {}
@@ -77,8 +81,8 @@ def may_change(key: str) -> bool:
 def changed_settings(stored: DictConfig, current: DictConfig) -> list[tuple[str, Any, Any]]:
     """(key, value in the checkpoint's run, value now) for every setting that differs and may not.
     A setting that only repeats another (an interpolation, e.g. model.num_iw_samples) is judged at its source."""
-    old = _flat(OmegaConf.to_container(stored, resolve=True))
-    new = _flat(OmegaConf.to_container(current, resolve=True))
+    old = ADDED | _flat(OmegaConf.to_container(stored, resolve=True))
+    new = ADDED | _flat(OmegaConf.to_container(current, resolve=True))
     copies = interpolated_paths(current)
     changed = []
     for key in sorted(old.keys() | new.keys()):

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 import vaelab
 from vaelab.config import schema, targets
 from vaelab.errors import ConfigError, NotFinite, root_cause
-from vaelab.runs import collector, lock, nvml, rundir, signals
+from vaelab.runs import collector, executions, lock, nvml, rundir, signals
 from vaelab.runs.checkpoint import load_weights, read_checkpoint, stored_config
 from vaelab.runs.compiled import compile_training
 from vaelab.runs.io import make_dir, write_json, write_text
@@ -242,6 +242,7 @@ def _train(cfg: DictConfig, output_dir: Path, model, ckpt_path: Path | None) -> 
     loggers = instantiate_all(cfg.get("logger"), "logger")
     with loggers_starting(loggers):
         datamodule = targets.instantiate(cfg.data, path="data")
+        executions.configure(model, datamodule, int(cfg.trainer.get("steps_per_execution", 1)))
         model.run_info = info
         # Get and load the data now, so that a likelihood that cannot model it fails before training
         # starts. Only the first process downloads; under DDP the others start after it got here.
