@@ -2,7 +2,8 @@
 # The GPU benchmark in one command (issue 24, item 4), under 8 minutes on one GPU:
 #   1. python -m benchmarks.training --trainer gpu: vaelab's `python train.py trainer=gpu` against
 #      the hand loop on the GPU, for the default MLP, the conv model, the MLP with
-#      trainer.compile=true and with trainer.precision=bf16-mixed (REPEATS interleaved runs each);
+#      trainer.compile=true, with trainer.precision=bf16-mixed and with trainer.steps_per_execution=8
+#      (REPEATS interleaved runs each);
 #   2. a one-GPU DDP smoke run: train.py trainer=gpu trainer.strategy=ddp trainer.devices=1, 20 steps;
 # and writes both to benchmarks/results/gpu.json. Without a GPU it says so in one line and exits 0.
 #
@@ -29,7 +30,7 @@ started=$(date +%s)
 # 1. Training speed; a case that fails or runs over its time still leaves the others' record.
 set +e
 timeout 390 "$PYTHON" -m benchmarks.training --trainer gpu --repeats "$REPEATS" \
-    --cases mlp,conv,mlp_compile,mlp_bf16 > "$work/training.log" 2>&1
+    --cases mlp,conv,mlp_compile,mlp_bf16,mlp_steps8 > "$work/training.log" 2>&1
 training_exit=$?
 tail -n 20 "$work/training.log"
 

@@ -1,7 +1,8 @@
 """Training speed of `python train.py` against the fastest hand-written loop, in one run.
 
     python -m benchmarks.training [--repeats 3] [--cases mlp,conv,beta_tcvae,factor_vae,iwae] [--trainer cpu|gpu]
-    (also --cases mlp_compile,mlp_bf16: the default MLP with trainer.compile=true, trainer.precision=bf16-mixed)
+    (also --cases mlp_compile,mlp_bf16,mlp_steps8: the default MLP with trainer.compile=true,
+    trainer.precision=bf16-mixed, trainer.steps_per_execution=8)
 
 vaelab's side is the command users run, with its defaults: `python train.py` in its own process,
 every default callback on (checkpoints incl. the step checkpoint, progress bar, image grids,
@@ -50,6 +51,8 @@ CASES: dict[str, tuple[list[str], int | None]] = {
     # The default MLP compiled, and in bf16 (the hand loop stays eager float32): benchmarks/gpu.sh runs them.
     "mlp_compile": (["trainer.compile=true"], None),
     "mlp_bf16": (["trainer.precision=bf16-mixed"], None),
+    # 8 optimiser steps per Lightning step (vaelab.runs.executions): Lightning's loop paid once per 8.
+    "mlp_steps8": (["trainer.steps_per_execution=8"], None),
 }
 # What runs without --cases: each objective and model in float32, eager.
 DEFAULT_CASES = ("mlp", "conv", "beta_tcvae", "factor_vae", "iwae")

@@ -107,6 +107,7 @@ class VAESystem(L.LightningModule):
         #: Optimiser steps per Lightning step, and the rows of each (trainer.steps_per_execution:
         #: vaelab.runs.executions sets both before fitting). 1: Lightning's automatic optimisation.
         self.steps_per_execution, self.slice_size = 1, 0
+        self._names_steps = False  # set when training starts (on_train_start)
 
     def forward(self, x: torch.Tensor):
         """Inference only: the posterior q(z|x)."""
@@ -169,9 +170,19 @@ class VAESystem(L.LightningModule):
             self._log_train_step(step)
             self.manual_backward(step.loss)
             optimizer.step()
-        # The step that a checkpoint written now names ({step} in ModelCheckpoint's file names).
-        self.log_dict(self._step_axis(self.global_step), logger=False)
+        if self._names_steps:  # a checkpoint written now names this step
+            self.log_dict(self._step_axis(self.global_step), logger=False)
         return step.loss.detach()
+
+    def on_train_start(self) -> None:
+        # Lightning names checkpoint files by a logged "step" (_step_axis) before its own count: with
+        # K steps a hand-out, one kept by step number must read the current step, not the last
+        # validation's. Logging it each hand-out costs about 1 ms (Lightning's log), so only then.
+        self._names_steps = self.steps_per_execution > 1 and any(
+            getattr(callback, "save_top_k", 1) != 0
+            and "step" in (getattr(callback, "filename", None) or "{epoch}-{step}")
+            for callback in self.trainer.checkpoint_callbacks
+        )
 
     def _adversarial_step(self, x: torch.Tensor, step: Step) -> None:
         """Manual optimisation: the model's update on the objective's loss, then the
@@ -212,7 +223,7 @@ class VAESystem(L.LightningModule):
         at an epoch's or a validation's end with its count of hand-outs; a logged "step" is the x
         value it sends to the loggers instead (LightningModule.log's documented override): the
         optimiser steps taken. Lightning also names checkpoints by this "step", so it is logged at
-        every hand-out too. (With one step per batch Lightning labels validation one step less,
+        every hand-out too when a checkpoint is kept under its step number. (With one step per batch Lightning labels validation one step less,
         as it validates before it counts the batch; history.jsonl has the steps taken.)"""
         return {"step": float(step)} if self.steps_per_execution > 1 else {}
 
