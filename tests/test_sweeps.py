@@ -125,7 +125,10 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
     (each rank takes every other example of the epoch's permutation), gradients averaged by DDP.
     The noise draws differ, so the test metrics agree within 2%, not exactly. The two processes
     compile their training step (trainer.compile, AOTAutograd's graphs run eagerly: DDP's gradient
-    hooks fire on the compiled backward as on eager's; inductor's code is tested in one process)."""
+    hooks fire on the compiled backward as on eager's; inductor's code is tested in one process),
+    and take 4 optimiser steps per Lightning step (trainer.steps_per_execution: each rank's
+    hand-outs, its manual optimisation through DDP; one process's numbers to the bit are tested
+    in tests/runs/test_executions.py)."""
     common = [
         "data=digits",
         "logger=none",
@@ -143,6 +146,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path):
         "trainer.devices=2",
         "data.batch_size=32",
         "trainer.compile=aot_eager",
+        "trainer.steps_per_execution=4",
     )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert (ddp.stdout + ddp.stderr).count("trainer.compile: compiled the training step") == 2  # one per rank
