@@ -152,7 +152,7 @@ class VAESystem(L.LightningModule):
             self._watch_finite(step)
         return step
 
-    def _execute(self, x: torch.Tensor) -> torch.Tensor:
+    def _execute(self, x: torch.Tensor) -> torch.Tensor | None:
         """trainer.steps_per_execution = K: K optimiser steps on the K batches Lightning handed over
         at once (x: (K * slice_size, ...), the epoch's last hand-out shorter), each as automatic
         optimisation would take it: zero_grad, loss, backward, step. Lightning's optimiser wrapper
@@ -160,6 +160,7 @@ class VAESystem(L.LightningModule):
         optimizer = self.optimizers()
         max_steps = self.trainer.max_steps
         parts = x.split(self.slice_size)  # each (slice_size, ...)
+        loss = None
         for taken, part in enumerate(parts):
             if 0 <= max_steps <= self.global_step:
                 # The rest of the hand-out is for a resumed run with a later max_steps.
@@ -170,9 +171,10 @@ class VAESystem(L.LightningModule):
             self._log_train_step(step)
             self.manual_backward(step.loss)
             optimizer.step()
+            loss = step.loss.detach()
         if self._names_steps:  # a checkpoint written now names this step
             self.log_dict(self._step_axis(self.global_step), logger=False)
-        return step.loss.detach()
+        return loss
 
     def on_train_start(self) -> None:
         # Lightning names checkpoint files by a logged "step" (_step_axis) before its own count: with
