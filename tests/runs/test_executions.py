@@ -143,3 +143,20 @@ def test_a_resume_keeps_the_steps_per_execution(tmp_path):
         match=r"trainer.steps_per_execution=2 differs from the checkpoint's run \(trainer.steps_per_execution=4\)",
     ):
         train(compose_config(tmp_path, *RUN, *once, "trainer.steps_per_execution=2", "ckpt_path=last"))
+
+
+def test_a_non_finite_loss_is_named_at_the_same_step_as_with_one(cfg_factory):
+    diverging = [
+        "likelihood=gaussian",
+        "data.binarize=none",
+        "optimizer.lr=1e4",
+        "trainer.limit_train_batches=null",
+        "trainer.max_epochs=3",
+    ]
+    with pytest.raises(FloatingPointError) as one:
+        train(cfg_factory(*diverging))
+    with pytest.raises(FloatingPointError) as four:
+        train(cfg_factory(*diverging, "trainer.steps_per_execution=4"))
+    named = str(one.value).split(";")[0]
+    assert named.startswith("step ") and "is not finite" in named
+    assert str(four.value).split(";")[0] == named
