@@ -77,4 +77,4 @@ started_first() {  # the grid's runs that have a checkpoint (to resume), then th
 
 "$PYTHON" -m vaelab.config.grid experiment=disentanglement_study | grep -E -- "${ONLY:-.}" | started_first |
     xargs -d '\n' -P "$JOBS" -I{} bash -c 'run_one "$@"' _ {} "$@"
-"$PYTHON" -m vaelab.compare.cli "$RESULTS" --metric test/mig --mode max --curve val/mig --out "$RESULTS/comparison" || true
+"$PYTHON" -m vaelab.compare.cli "folders=$RESULTS" metric=test/mig mode=max curve=val/mig "out=$RESULTS/comparison" || true

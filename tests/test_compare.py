@@ -63,7 +63,7 @@ def sweep(tmp_path) -> Path:
 
 
 def test_broken_runs_are_listed_and_the_others_compared(sweep, capsys):
-    assert main([str(sweep)]) == 0
+    assert main([f"folders={sweep}"]) == 0
     out = sweep / "comparison"
     table = (out / "comparison.md").read_text()
     lines = table.splitlines()
@@ -94,7 +94,7 @@ def test_broken_runs_are_listed_and_the_others_compared(sweep, capsys):
 
 def test_runs_are_named_below_the_folders_common_parent(sweep, tmp_path):
     def names(*folders: Path) -> list[str]:
-        assert main([*map(str, folders), "--out", str(tmp_path / "out")]) == 0
+        assert main([f"folders=[{','.join(map(str, folders))}]", f"out={tmp_path / 'out'}"]) == 0
         with (tmp_path / "out" / "comparison.csv").open() as f:
             return sorted(row["run"] for row in csv.DictReader(f))
 
@@ -149,33 +149,33 @@ def test_a_run_whose_config_is_unreadable_is_broken_not_finished(tmp_path, capsy
     (run / ".hydra" / "config.yaml").write_text(config)
     found = read_run(run)
     assert found["state"] == "broken" and found["problems"][0].startswith(reason), found["problems"]
-    assert main([str(tmp_path / "sweep")]) == 0
+    assert main([f"folders={tmp_path / 'sweep'}"]) == 0
     assert f"- 0: {reason}" in capsys.readouterr().out
 
 
 def test_unknown_metric_is_one_line_and_writes_nothing(sweep, capsys):
-    assert main([str(sweep), "--metric", "test/nope"]) == 1
+    assert main([f"folders={sweep}", "metric=test/nope"]) == 1
     err = capsys.readouterr().err
-    assert err == ("error: --metric test/nope: no run has it; metrics found: test/elbo, test/nll, val/loss, val/nll\n")
+    assert err == ("error: metric=test/nope: no run has it; metrics found: test/elbo, test/nll, val/loss, val/nll\n")
     assert not (sweep / "comparison").exists()
     # A metric only the histories have is accepted.
-    assert main([str(sweep), "--metric", "val/nll", "--out", str(sweep / "by_val")]) == 0
+    assert main([f"folders={sweep}", "metric=val/nll", f"out={sweep / 'by_val'}"]) == 0
 
 
 def test_a_missing_folder_is_one_line(tmp_path, capsys):
-    assert main([str(tmp_path / "nowhere")]) == 1
+    assert main([f"folders={tmp_path / 'nowhere'}"]) == 1
     assert capsys.readouterr().err == f"error: {tmp_path / 'nowhere'}: no such directory\n"
     (tmp_path / "file").write_text("x")
-    assert main([str(tmp_path / "file")]) == 1
+    assert main([f"folders={tmp_path / 'file'}"]) == 1
     assert capsys.readouterr().err.count("\n") == 1
-    assert main([str(tmp_path)]) == 1
+    assert main([f"folders={tmp_path}"]) == 1
     assert capsys.readouterr().err == f"error: no run directories (with .hydra/overrides.yaml) below {tmp_path}\n"
 
 
 def test_a_full_disk_is_one_line(sweep, capsys, tmpfs):
     out = tmpfs(64 * 1024)
     fill(out)  # a real full disk: the tables cannot be written
-    assert main([str(sweep), "--out", str(out / "comparison")]) == 1
+    assert main([f"folders={sweep}", f"out={out / 'comparison'}"]) == 1
     assert capsys.readouterr().err.startswith("error: no space left on device while writing")
 
 
@@ -208,7 +208,7 @@ def plane_sweep(tmp_path) -> Path:
 
 
 def test_rate_distortion_plane_of_a_sweep(plane_sweep):
-    assert main([str(plane_sweep)]) == 0
+    assert main([f"folders={plane_sweep}"]) == 0
     out = plane_sweep / "comparison"
     assert (out / "rate_distortion.png").stat().st_size > 1000
     runs = find_runs([plane_sweep])
@@ -225,7 +225,7 @@ def test_rate_distortion_plane_of_a_sweep(plane_sweep):
         assert (float(row["test/kl"]), float(row["test/recon"])) == (rate, distortion)
     assert by_run["4"]["state"] == "broken" and by_run["3"]["test/kl"] == ""
 
-    assert main([str(plane_sweep), "--split", "val", "--out", str(plane_sweep / "val")]) == 0
+    assert main([f"folders={plane_sweep}", "split=val", f"out={plane_sweep / 'val'}"]) == 0
     assert "Rate R = val/kl, distortion D = val/recon" in (plane_sweep / "val" / "comparison.md").read_text()
 
 
@@ -272,12 +272,12 @@ def test_curve_defaults_to_val_elbo_or_the_metric_an_optuna_study_optimised(plan
 
 
 def test_an_unknown_curve_is_one_line_and_writes_nothing(plane_sweep, capsys):
-    assert main([str(plane_sweep), "--curve", "val/nope"]) == 1
+    assert main([f"folders={plane_sweep}", "curve=val/nope"]) == 1
     assert capsys.readouterr().err == (
-        "error: --curve val/nope: no run's history has it; curves found: val/elbo, val/loss, val/nll\n"
+        "error: curve=val/nope: no run's history has it; curves found: val/elbo, val/loss, val/nll\n"
     )
     assert not (plane_sweep / "comparison").exists()
-    assert main([str(plane_sweep), "--curve", "val/nll"]) == 0
+    assert main([f"folders={plane_sweep}", "curve=val/nll"]) == 0
 
 
 # ------------------------------------------------- disentanglement study plots (vaelab.compare.study)
@@ -322,7 +322,7 @@ def study_sweep(tmp_path) -> Path:
 
 
 def test_study_scores_are_columns_and_plots(study_sweep, plane_sweep):
-    assert main([str(study_sweep), "--metric", "test/mig", "--mode", "max"]) == 0
+    assert main([f"folders={study_sweep}", "metric=test/mig", "mode=max"]) == 0
     out = study_sweep / "comparison"
     with (out / "comparison.csv").open() as f:
         header, *rows = list(csv.reader(f))
@@ -384,3 +384,11 @@ def test_vaelab_compare_reads_the_score_names_without_torch():
     code = "import sys, vaelab.compare.cli; print(sorted({'torch', 'sklearn'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_folder_given_as_a_word_says_how_to_name_it(sweep, capsys):
+    """vaelab-compare is a Hydra app: its settings are key=value, the folders too."""
+    assert main([str(sweep), "metric=test/nll"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"give the folders as folders={sweep} (several:" in err
+    assert not (sweep / "comparison").exists()

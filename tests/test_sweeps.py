@@ -70,7 +70,7 @@ def test_grid_sweep_with_a_failing_job(tmp_path):
         assert by_run[name][2:4] == pytest.approx([rate, distortion], rel=1e-6)
     assert sorted(row[5] for row in logged["data"]) == ["failed"] * 2 + ["finished"] * 2
 
-    assert compare_main([str(sweep), "--metric", "test/elbo", "--mode", "max"]) == 0
+    assert compare_main([f"folders={sweep}", "metric=test/elbo", "mode=max"]) == 0
     out = sweep / "comparison"
     table = (out / "comparison.md").read_text()
     assert "failed" in table and "objective.beta=-1: must be >= 0" in table

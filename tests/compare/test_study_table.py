@@ -73,7 +73,7 @@ def study(tmp_path):
 
 def test_study_table_has_each_settings_mean_and_sd_over_seeds_and_each_seeds_settle_step(study, tmp_path):
     out = tmp_path / "out"
-    args = [str(study), "--metric", "test/mig", "--mode", "max", "--curve", "val/mig", "--out", str(out)]
+    args = [f"folders={study}", "metric=test/mig", "mode=max", "curve=val/mig", f"out={out}"]
     assert main(args) == 0
     with (out / "study.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -95,13 +95,13 @@ def test_study_table_has_each_settings_mean_and_sd_over_seeds_and_each_seeds_set
 
 def test_no_study_table_without_scores_and_a_bad_tolerance_is_one_line(study, tmp_path, capsys):
     plain = write_run(tmp_path / "plain" / "0", ["objective.beta=1"], {"test/nll": 90.0}, {"state": "finished"})
-    assert main([str(plain.parent), "--out", str(tmp_path / "o1")]) == 0
+    assert main([f"folders={plain.parent}", f"out={tmp_path / 'o1'}"]) == 0
     assert not (tmp_path / "o1" / "study.md").exists() and (tmp_path / "o1" / "comparison.md").exists()
     capsys.readouterr()
     for bad in ("0", "-0.1", "nan"):
-        assert main([str(study), "--metric", "test/mig", "--settle-tol", bad, "--out", str(tmp_path / "o2")]) == 1
+        assert main([f"folders={study}", "metric=test/mig", f"settle_tol={bad}", f"out={tmp_path / 'o2'}"]) == 1
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "--settle-tol" in err and "must be a positive number" in err
+        assert err.count("\n") == 1 and err.startswith(f"error: settle_tol={bad}: "), err
     assert not (tmp_path / "o2").exists()  # nothing written
 
 

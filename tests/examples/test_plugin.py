@@ -232,7 +232,7 @@ def test_the_installed_plugin_trains_resumes_scores_samples_sweeps_and_compares(
     (sweep,) = work.glob("logs/train/multiruns/*")
     for job in ("0", "1"):
         assert finite(json.loads((sweep / job / "metrics.json").read_text()), "test/nll", "val/mmd")
-    compared = run(work, None, str(BIN / "vaelab-compare"), str(sweep), str(run_dir), "--out", "cmp")
+    compared = run(work, None, str(BIN / "vaelab-compare"), f"folders=[{sweep},{run_dir}]", "out=cmp")
     assert compared.returncode == 0, compared.stderr[-2000:]
     with open(work / "cmp" / "comparison.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -1,46 +1,50 @@
 """vaelab-compare: one table and a few plots for the runs of one or more sweeps, offline.
 
-    vaelab-compare SWEEP_DIR [SWEEP_DIR ...] [--metric test/nll] [--mode min|max] [--out DIR]
-                   [--split test|val] [--curve val/elbo] [--settle-tol 0.03]
+    vaelab-compare folders=SWEEP_DIR|[DIR1,DIR2] [metric=test/nll] [mode=min|max] [out=DIR]
+                   [split=test|val] [curve=val/elbo] [settle_tol=0.03]
 
-Reads every run directory below the given folders (a directory with `.hydra/overrides.yaml`:
-Hydra multirun jobs, Optuna trials, or single runs), and writes into --out (default
-SWEEP_DIR/comparison):
+A Hydra app (conf/compare.yaml; `python compare.py` runs the same). Reads every run directory
+below the given folders (a directory with `.hydra/overrides.yaml`: Hydra multirun jobs, Optuna
+trials, or single runs), and writes into `out` (default FIRST_FOLDER/comparison):
 - comparison.md and comparison.csv: one row per run (its folder below the folders' common
   parent, so that a table kept with its runs reads the same on any machine; its overrides, its
-  state, its final metrics, its rate and distortion), best first by --metric; a run whose files cannot be read
+  state, its final metrics, its rate and distortion), best first by `metric`; a run whose files cannot be read
   (an empty status.json, metrics.json that is not JSON, ...) is listed last as `broken`, with
   the reason;
 - <metric>_vs_<knob>.png for every knob the runs differ in;
 - rate_distortion.png: the rate-distortion plane of Alemi et al. (2018), "Fixing a Broken
-  ELBO", Fig. 1: every run a point (R, D) of --split, with
+  ELBO", Fig. 1: every run a point (R, D) of `split`, with
       rate        R = E_x KL(q(z|x) || p(z))      (`<split>/kl`, nats)
       distortion  D = E_x E_q(z|x)[-log p(x|z)]   (`<split>/recon`, nats)
   and the iso-ELBO lines D + R = -ELBO = const: runs on one line have the same ELBO, however
   they split it between rate and distortion (beta trades one for the other);
 - val_curves.png: one validation curve of every run (from its history.jsonl), overlaid:
-  --curve, else the val/ metric the sweep optimised (an Optuna study's, or `optimized_metric`
+  `curve`, else the val/ metric the sweep optimised (an Optuna study's, or `optimized_metric`
   when the command set it), else val/elbo, which every objective logs alike (val/loss holds
   beta * KL and the objective's own terms, so it is not comparable across them);
 - when the runs have disentanglement scores (data with ground-truth factors): the scores as
-  `<split>/mig` ... columns (selectable with --metric, --mode max), and the plots of a
+  `<split>/mig` ... columns (selectable with metric=..., mode=max), and the plots of a
   disentanglement study, disentanglement_vs_strength.png and rank_correlation.png
   (vaelab.compare.study), and study.md and study.csv: each setting's scores over its seeds and
-  where each run's --curve settled, within ±--settle-tol of its last value
+  where each run's `curve` settled, within ±`settle_tol` of its last value
   (vaelab.compare.study_table).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import math
 import os
 from pathlib import Path
 
+import hydra
+from omegaconf import DictConfig
+
 from vaelab.compare.plots import plane_points, plot, plot_curves, plot_plane
 from vaelab.compare.runs import SPLITS, check_metric, choose_curve, find_runs, note, sort_key, swept_knobs
-from vaelab.errors import ConfigError, NotAFolder, exit_code
+from vaelab.conf import CONF_DIR
+from vaelab.config import schema
+from vaelab.config.composition import task_started
+from vaelab.errors import ConfigError, NotAFolder, reported
 from vaelab.metrics.names import SCORE_KEYS
 from vaelab.runs.io import disk_full_named
 
@@ -116,9 +120,7 @@ def compare(
     settle_tol: float = SETTLE_TOL,
 ) -> Path:
     if split not in SPLITS:
-        raise ConfigError(f"--split {split}: must be one of {', '.join(SPLITS)}")
-    if not math.isfinite(settle_tol) or settle_tol <= 0:
-        raise ConfigError(f"--settle-tol {settle_tol:g}: must be a positive number (the curve's units)")
+        raise ConfigError(f"split={split}: must be one of {', '.join(SPLITS)}")
     runs = find_runs([Path(f) for f in folders])
     check_metric(runs, metric)  # before anything is written
     curve = choose_curve(runs, curve)
@@ -126,7 +128,7 @@ def compare(
     knobs = swept_knobs(runs)
     out_dir = Path(out) if out else Path(folders[0]) / "comparison"
     if out_dir.exists() and not out_dir.is_dir():
-        raise NotAFolder(f"--out {out_dir}: not a directory")
+        raise NotAFolder(f"out={out_dir}: not a directory")
     with disk_full_named(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         write_tables(runs, knobs, metric, out_dir, split, run_names(runs, folders))
@@ -143,26 +145,28 @@ def compare(
     return out_dir
 
 
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="compare")
+def app(cfg: DictConfig) -> None:
+    task_started()  # Hydra composed the config: see vaelab.config.composition.run
+    with reported():  # a user error (bad folder, unknown metric or curve, full disk): one line, exit code 1
+        settings = schema.validate(cfg, schema.CompareApp)
+        folders = settings.pop("folders")
+        compare([folders] if isinstance(folders, str) else folders, **settings)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vaelab-compare", description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="+", help="sweep directories (or any folders holding run directories)")
-    parser.add_argument("--metric", default="test/nll", help="sort by this metrics.json key (default test/nll)")
-    parser.add_argument("--mode", choices=("min", "max"), default="min", help="min: lower is better")
-    parser.add_argument("--out", default=None, help="where to write (default FIRST_FOLDER/comparison)")
-    parser.add_argument("--split", choices=SPLITS, default="test", help="the rate-distortion plane's (default test)")
-    parser.add_argument(
-        "--curve", default=None, help="the history metric of val_curves.png (default: the optimised val/ one, val/elbo)"
-    )
-    parser.add_argument(
-        "--settle-tol",
-        type=float,
-        default=SETTLE_TOL,
-        help=f"study.md: a curve settled at the step from which it stays within this of its last value (default {SETTLE_TOL})",
-    )
-    args = parser.parse_args(argv)
-    # A user error (bad folder, unknown metric or curve, full disk): one line, exit code 1.
-    return exit_code(compare, args.folders, args.metric, args.mode, args.out, args.split, args.curve, args.settle_tol)
+    """The console script vaelab-compare (and compare.py): the Hydra app on argv (default sys.argv[1:])."""
+    import sys
 
+    from vaelab.cli.apps import run_app
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+    words = sys.argv[1:] if argv is None else list(argv)
+    if positional := [w for w in words if "=" not in w and not w.startswith("-")]:
+        # The command line before vaelab-compare was a Hydra app: say how to write it now.
+        print(
+            f"error: vaelab-compare {positional[0]}: settings are key=value; give the folders as "
+            f"folders={positional[0]} (several: folders=[DIR1,DIR2]), and metric=, mode=, out=, curve= likewise",
+            file=sys.stderr,
+        )
+        return 1
+    return run_app(app, "compare", words)

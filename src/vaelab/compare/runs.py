@@ -238,7 +238,7 @@ def metrics_found(runs: list[dict[str, Any]]) -> set[str]:
 def check_metric(runs: list[dict[str, Any]], metric: str) -> None:
     found = metrics_found(runs)
     if metric not in found:
-        raise ConfigError(f"--metric {metric}: no run has it; metrics found: {', '.join(sorted(found)) or 'none'}")
+        raise ConfigError(f"metric={metric}: no run has it; metrics found: {', '.join(sorted(found)) or 'none'}")
 
 
 def choose_curve(runs: list[dict[str, Any]], curve: str | None = None) -> str:
@@ -249,7 +249,7 @@ def choose_curve(runs: list[dict[str, Any]], curve: str | None = None) -> str:
     if curve is not None:
         if curve not in found:
             raise ConfigError(
-                f"--curve {curve}: no run's history has it; curves found: {', '.join(sorted(found)) or 'none'}"
+                f"curve={curve}: no run's history has it; curves found: {', '.join(sorted(found)) or 'none'}"
             )
         return curve
     optimised = {r["optimized"] for r in runs if r["optimized"] and r["optimized"].startswith("val/")}

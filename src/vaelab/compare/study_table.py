@@ -7,8 +7,8 @@ its value), as Locatello et al. (2019) report a setting. study.csv also has each
 and maximum.
 
 Where the curve settles: a study should train "as many steps as the scores need", so each run's
-validation curve (`--curve`, e.g. val/mig of the fast suite) gets the first validation step from
-which every later value is within ±tol (`--settle-tol`, in the curve's units) of the run's last
+validation curve (`curve`, e.g. val/mig of the fast suite) gets the first validation step from
+which every later value is within ±tol (`settle_tol`, in the curve's units) of the run's last
 value. A curve that only its last value is within tol of had not settled when the run ended:
 "not by <last step>".
 """

@@ -244,6 +244,24 @@ class SampleApp(Section):
     quality: Quality
 
 
+class CompareApp(Section):
+    """conf/compare.yaml: vaelab-compare's settings."""
+
+    folders: Annotated[list[str], Field(min_length=1)]
+    metric: str
+    mode: Literal["min", "max"]
+    out: str | None
+    split: Literal["val", "test"]
+    curve: str | None
+    settle_tol: PosFloat
+
+    @field_validator("folders", mode="before")
+    @classmethod
+    def one_folder(cls, folders: Any) -> Any:
+        """folders=DIR is the list of that one folder."""
+        return [folders] if isinstance(folders, str) else folders
+
+
 class Paths(Section):
     root_dir: str
     data_dir: str
