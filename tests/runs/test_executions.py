@@ -7,6 +7,7 @@ a hand-out, an exact resume, and one line for what it cannot run with.
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 import torch
@@ -52,7 +53,10 @@ def assert_same_weights(a, b) -> None:
 
 
 def test_four_steps_per_lightning_step_train_and_log_as_one(tmp_path):
-    one, four = fit(tmp_path, "one"), fit(tmp_path, "four", "trainer.steps_per_execution=4")
+    tested = ["test=true", "eval.num_samples=2"]
+    one, four = fit(tmp_path, "one", *tested), fit(tmp_path, "four", *tested, "trainer.steps_per_execution=4")
+    metrics = json.loads((four / "metrics.json").read_text())
+    assert "step" not in metrics and metrics["test/elbo"] == json.loads((one / "metrics.json").read_text())["test/elbo"]
     assert read_checkpoint(four / "checkpoints" / "last.ckpt")["global_step"] == 42
     assert_same_weights(weights(four), weights(one))
     logged_one, logged_four = logged(one), logged(four)

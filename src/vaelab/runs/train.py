@@ -307,7 +307,8 @@ def fit_and_test(cfg, trainer: L.Trainer, model, datamodule, ckpt_path: str | No
         if not best:
             log.warning("no best checkpoint was saved: testing the weights as they are")
         for results in trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True):
-            metrics.update(results)
+            # "step": the loggers' x value with several steps per Lightning step (VAESystem._step_axis).
+            metrics.update({k: v for k, v in results.items() if k != "step"})
         metrics.update({f"test/{k}": v for k, v in model.latent_report.get("test", {}).items()})
         metrics["best_checkpoint"] = best or None
     if (compiled := getattr(model, "compiled_loss", None)) is not None:
