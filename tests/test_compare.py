@@ -10,6 +10,7 @@ import csv
 import itertools
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import yaml
 from scipy import stats
 
 from tests.conftest import fill
+from tests.helpers import warm
 from tests.helpers.run_dirs import write_run
 from vaelab.compare.cli import main
 from vaelab.compare.plots import iso_elbo_levels, plane_points
@@ -392,3 +394,18 @@ def test_a_folder_given_as_a_word_says_how_to_name_it(sweep, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"give the folders as folders={sweep} (several:" in err
     assert not (sweep / "comparison").exists()
+
+
+@pytest.mark.parametrize("command", [["-m", "vaelab.compare.cli"], ["compare.py"]])
+def test_the_module_and_the_script_run_the_app(sweep, tmp_path, command):
+    """What scripts/run_study.sh and a clone's user start (a process of its own, forked warm)."""
+    out = tmp_path / "out"
+    done = warm.run(
+        [sys.executable, *command, f"folders={sweep}", f"out={out}"],
+        cwd=warm.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "comparison.md").is_file() and "Runs sorted by test/nll" in done.stdout

@@ -170,3 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     return run_app(app, "compare", words)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
