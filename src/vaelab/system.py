@@ -225,8 +225,9 @@ class VAESystem(L.LightningModule):
         at an epoch's or a validation's end with its count of hand-outs; a logged "step" is the x
         value it sends to the loggers instead (LightningModule.log's documented override): the
         optimiser steps taken. Lightning also names checkpoints by this "step", so it is logged at
-        every hand-out too when a checkpoint is kept under its step number. (With one step per batch Lightning labels validation one step less,
-        as it validates before it counts the batch; history.jsonl has the steps taken.)"""
+        every hand-out too when a checkpoint is kept under its step number. (With one step per
+        batch Lightning labels validation one step less, as it validates before it counts the
+        batch; history.jsonl has the steps taken.)"""
         return {"step": float(step)} if self.steps_per_execution > 1 else {}
 
     def _watch_finite(self, step: Step) -> None:
