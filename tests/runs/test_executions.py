@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 import torch
 
 from tests.conftest import compose_config
+from tests.helpers.apps import compose_app
 from tests.helpers.refusals import refusal
 from tests.runs.test_compiled import SMALL, weights
+from vaelab.cli.evaluate import evaluate
 from vaelab.errors import ConfigError
 from vaelab.runs.checkpoint import read_checkpoint
 from vaelab.runs.train import train
@@ -164,3 +167,11 @@ def test_a_non_finite_loss_is_named_at_the_same_step_as_with_one(cfg_factory):
     named = str(one.value).split(";")[0]
     assert named.startswith("step ") and "is not finite" in named
     assert str(four.value).split(";")[0] == named
+
+
+def test_a_checkpoint_of_several_steps_evaluates(tmp_path):
+    """vaelab-eval builds the checkpoint's trainer without vaelab's `steps_per_execution`."""
+    run = fit(tmp_path, "four", "trainer.steps_per_execution=4", "trainer.max_epochs=1")
+    ckpt = run / "checkpoints" / "last.ckpt"
+    metrics = evaluate(compose_app("eval", f"ckpt_path={ckpt}", "eval.num_samples=2", output_dir=tmp_path / "eval"))
+    assert math.isfinite(metrics["test/elbo"]) and "step" not in metrics
