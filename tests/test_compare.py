@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -409,3 +410,13 @@ def test_the_module_and_the_script_run_the_app(sweep, tmp_path, command):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "comparison.md").is_file() and "Runs sorted by test/nll" in done.stdout
+
+
+def test_the_app_leaves_logging_as_it_found_it(sweep, caplog):
+    """Run in-process (a sweep's end, a notebook, these tests), the app does not silence the
+    process's existing loggers, as Hydra's `disabled` logging config would."""
+    logger = logging.getLogger("vaelab.runs.lock")
+    assert main([f"folders={sweep}"]) == 0
+    with caplog.at_level(logging.WARNING, logger="vaelab.runs.lock"):
+        logger.warning("still heard")
+    assert not logger.disabled and "still heard" in caplog.text
