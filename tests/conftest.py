@@ -32,6 +32,14 @@ os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("WANDB_SILENT", "true")
 
 # Overrides that make any run small: one CPU process, a few batches, no network, a temp dir.
+# A Gaussian likelihood on unbinarised data at lr 1e4: the loss stops being finite within 3 epochs.
+DIVERGING = [
+    "likelihood=gaussian",
+    "data.binarize=none",
+    "optimizer.lr=1e4",
+    "trainer.limit_train_batches=null",
+    "trainer.max_epochs=3",
+]
 TINY = [
     "trainer=cpu",
     "trainer.max_epochs=1",

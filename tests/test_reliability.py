@@ -25,7 +25,7 @@ import yaml
 from hydra.errors import ConfigCompositionException
 from PIL import Image
 
-from tests.conftest import ROOT, TINY, compose_config
+from tests.conftest import DIVERGING, ROOT, TINY, compose_config
 from tests.helpers import OLD_CHECKPOINT, warm
 from tests.helpers.train_cli import cli_here
 from vaelab.cli.evaluate import main as eval_main
@@ -297,14 +297,7 @@ def test_off_the_cpu_the_loss_is_read_every_log_every_n_steps_and_names_the_same
     """On a GPU the finiteness check stays on the device between reads (no host sync a step); run
     here with that path forced, it stops within log_every_n_steps of the bad step and names the
     step the per-step check names."""
-    diverging = [
-        "likelihood=gaussian",
-        "data.binarize=none",
-        "optimizer.lr=1e4",
-        "trainer.limit_train_batches=null",
-        "trainer.max_epochs=3",
-        "trainer.log_every_n_steps=7",
-    ]
+    diverging = [*DIVERGING, "trainer.log_every_n_steps=7"]
     with pytest.raises(FloatingPointError) as each_step:
         train(cfg_factory(*diverging))
     monkeypatch.setattr(VAESystem, "reads_loss_each_step", lambda self: False)

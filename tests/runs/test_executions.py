@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from tests.conftest import compose_config
+from tests.conftest import DIVERGING, compose_config
 from tests.helpers.apps import compose_app
 from tests.helpers.refusals import refusal
 from tests.runs.test_compiled import SMALL, weights
@@ -153,13 +153,7 @@ def test_a_resume_keeps_the_steps_per_execution(tmp_path):
 
 
 def test_a_non_finite_loss_is_named_at_the_same_step_as_with_one(cfg_factory):
-    diverging = [
-        "likelihood=gaussian",
-        "data.binarize=none",
-        "optimizer.lr=1e4",
-        "trainer.limit_train_batches=null",
-        "trainer.max_epochs=3",
-    ]
+    diverging = DIVERGING
     with pytest.raises(FloatingPointError) as one:
         train(cfg_factory(*diverging))
     with pytest.raises(FloatingPointError) as four:
