@@ -112,12 +112,13 @@ class TensorLoader:
             b = idx[first * self.batch_size : last * self.batch_size]
             x = self.x[b]
             if self.transform is not None:
-                parts = x.split(self.batch_size)
-                x = [
+                # Each batch with its own generator; one batch (K = 1) is transformed as it is.
+                parts = x.split(self.batch_size) if last - first > 1 else (x,)
+                done = [
                     self.transform(part, self.sampler.generator(first + j, self.x.device))
                     for j, part in enumerate(parts)
                 ]
-                x = x[0] if len(x) == 1 else torch.cat(x)
+                x = done[0] if len(done) == 1 else torch.cat(done)
             self.yielded = last
             yield x, self.y[b]
             first = last
