@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
 import torch
 
 from vaelab.data.loader import EpochOrder, TensorLoader
@@ -65,3 +68,21 @@ def test_hand_outs_of_k_batches_are_the_batches_end_at_multiples_of_k_and_resume
     resumed = list(four)
     assert [len(h[0]) for h in resumed] == [32, 28]
     assert torch.equal(torch.cat([h[0] for h in resumed]), torch.cat([b[0] for b in epoch_1[2:]]))
+
+
+@pytest.mark.parametrize("batches", [1, 3, 7, 10, 21, 24])
+@pytest.mark.parametrize("k", [2, 3, 4, 8])
+def test_every_epoch_has_as_many_hand_outs_and_ends_at_every_multiple_of_k(batches, k):
+    """Lightning counts the hand-outs once and ends each epoch there: 21 batches in hand-outs of 8
+    are cut into 3 in epoch 0 (8, 8, 5) but 4 in epoch 1 (3, 8, 8, 2), so epoch 0 splits one."""
+    loader = TensorLoader(torch.zeros(batches, 1), torch.zeros(batches), 1, EpochOrder(batches, False, seed=0), chunk=k)
+    counted = len(loader)  # by Lightning, before epoch 0
+    for epoch in range(2 * k):
+        loader.sampler.set_epoch(epoch)
+        sizes = [len(x) for x, _ in loader]
+        assert len(sizes) == counted and sum(sizes) == batches and max(sizes) <= k
+        ends = itertools.accumulate(sizes, initial=epoch * batches)
+        crossed = range(epoch * batches + 1, (epoch + 1) * batches)
+        assert {m for m in crossed if m % k == 0} <= set(ends)  # a step checkpoint every N (K | N) is on time
+    # no more than needed: the most pieces the multiples of K cut an epoch into, counted directly
+    assert counted == max(len({i // k for i in range(e * batches, (e + 1) * batches)}) for e in range(2 * k))

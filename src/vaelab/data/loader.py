@@ -6,6 +6,7 @@ work, no collation, no worker processes. Under DDP each process takes its own sh
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 
 import torch
@@ -61,12 +62,15 @@ class TensorLoader:
     saves them in checkpoints): a resumed run continues with the very batches that the
     interrupted run would have seen next.
 
-    chunk=K (trainer.steps_per_execution, vaelab.runs.executions) hands out K consecutive batches
-    at a time, concatenated along the first dimension: each is the batch it would be with K = 1
-    (its rows, its own generator). Hand-outs end where the count of batches since the first epoch
-    is a multiple of K (and at the epoch's end), so a training that sees whole epochs has taken a
-    multiple of K steps after each hand-out but an epoch's last: a checkpoint every N steps
-    (K divides N) falls between hand-outs. Positions (`yielded`, resume) stay counted in batches.
+    chunk=K (trainer.steps_per_execution, vaelab.runs.executions) hands out up to K consecutive
+    batches at a time, concatenated along the first dimension: each is the batch it would be with
+    K = 1 (its rows, its own generator). Hand-outs end where the count of batches since the first
+    epoch is a multiple of K (and at the epoch's end), so a training that sees whole epochs has
+    taken a multiple of K steps after each hand-out but an epoch's last: a checkpoint every N steps
+    (K divides N) falls between hand-outs. Every epoch has the same number of hand-outs (`len`):
+    Lightning counts them once, before the first epoch, and ends an epoch there, so an epoch that
+    the multiples of K cut into fewer pieces has its first hand-out of two or more batches split
+    after one batch. Positions (`yielded`, resume) stay counted in batches.
     """
 
     def __init__(
@@ -92,9 +96,23 @@ class TensorLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __len__(self) -> int:
-        """Hand-outs this pass (an epoch that starts off the multiples of K has one more)."""
-        batches, before = self.batches(), self.sampler.epoch * self.batches()
-        return (before + batches + self.chunk - 1) // self.chunk - before // self.chunk
+        """Hand-outs a pass: the most that any epoch's multiples of K cut it into. With b = qK + s
+        batches an epoch, epoch e starts r = e*s mod K batches past a multiple of K, r runs over
+        the multiples of g = gcd(b, K), and the cuts give q + ceil((r + s) / K) pieces: the most
+        at r = K - g."""
+        q, s = divmod(self.batches(), self.chunk)
+        return q + (s > 0) + (s > math.gcd(s, self.chunk))
+
+    def ends(self) -> list[int]:
+        """Where this pass's hand-outs end, in batches: `len(self)` increasing positions, the last
+        the pass's end."""
+        batches, k = self.batches(), self.chunk
+        before = self.sampler.epoch * batches  # batches of the earlier epochs
+        ends = [*range(k - before % k, batches, k), batches]
+        if len(ends) < len(self):  # at most one short (the docstring of __len__)
+            i = next(i for i, end in enumerate(ends) if end - (ends[i - 1] if i else 0) > 1)
+            ends.insert(i, (ends[i - 1] if i else 0) + 1)
+        return ends
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         idx = self.sampler.indices()
@@ -104,11 +122,10 @@ class TensorLoader:
         self.resume_at = None
         self.yielded = start
         idx = idx.to(self.x.device)  # data kept on a GPU is indexed there: no copy to the host
-        batches = self.batches()
-        before = self.sampler.epoch * batches  # batches of the earlier epochs
         first = start
-        while first < batches:
-            last = min(first + self.chunk - (before + first) % self.chunk, batches)
+        for last in self.ends():
+            if last <= first:
+                continue  # before the resume position
             b = idx[first * self.batch_size : last * self.batch_size]
             x = self.x[b]
             if self.transform is not None:
