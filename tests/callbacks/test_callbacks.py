@@ -34,13 +34,15 @@ def test_history_and_throughput_records(cfg_factory):
 
 
 class CountingBar(ProgressBar):
-    """The progress bar, recording the training batches it drew after."""
+    """The progress bar, recording the training batches it drew after and the totals it showed."""
 
     drawn: list[int] = []
+    totals: set[float] = set()
 
     def _update(self, progress_bar_id, current, visible=True, hard=False):
         if self.trainer.training and progress_bar_id == self.train_progress_bar_id:
             CountingBar.drawn.append(current)
+            CountingBar.totals |= {task.total for task in self.progress.tasks if task.id == progress_bar_id}
         super()._update(progress_bar_id, current, visible, hard)
 
 
@@ -55,3 +57,21 @@ def test_the_progress_bar_draws_every_n_steps_and_at_the_end_of_an_epoch(cfg_fac
     )
     train(cfg)
     assert CountingBar.drawn == [4, 8, 10, 4, 8, 10]
+
+
+def test_with_several_steps_per_lightning_step_the_bar_counts_optimiser_steps(cfg_factory):
+    """21 batches an epoch in hand-outs of up to 8 that end at steps 1, 8, 16, 21 in epoch 0 and
+    3, 11, 19, 21 in epoch 1 (vaelab.data.loader): the bar draws where the steps pass a multiple of 5
+    and at the epoch's end, showing steps, not hand-outs."""
+    CountingBar.drawn, CountingBar.totals = [], set()
+    cfg = cfg_factory(
+        "trainer.limit_train_batches=1.0",
+        "trainer.limit_val_batches=1",
+        "trainer.max_epochs=2",
+        "trainer.steps_per_execution=8",
+        "trainer.enable_progress_bar=true",
+        "++callbacks.rich_progress_bar._target_=tests.callbacks.test_callbacks.CountingBar",
+        "++callbacks.rich_progress_bar.every_n_steps=5",
+    )
+    train(cfg)
+    assert CountingBar.drawn == [8, 16, 21, 11, 19, 21] and CountingBar.totals == {21}
