@@ -120,6 +120,10 @@ def test_several_steps_compile_to_the_same_numbers(tmp_path):
             "trainer.val_check_interval=600: a count of batches is not supported with trainer.steps_per_execution=4",
         ),
         (
+            ["trainer.steps_per_execution=4", "trainer.limit_train_batches=0.5"],
+            "trainer.limit_train_batches=0.5: part of an epoch is not supported with trainer.steps_per_execution=4",
+        ),
+        (
             ["trainer.steps_per_execution=8", "callbacks.step_checkpoint.every_n_train_steps=100"],
             "callbacks.step_checkpoint.every_n_train_steps=100 must be a multiple of trainer.steps_per_execution=8",
         ),

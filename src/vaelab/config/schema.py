@@ -378,6 +378,14 @@ def several_steps_per_execution(cfg: Settings, objective: Any) -> list[str]:
                 f"trainer.{name}={value}: a count of batches is not supported with {said} "
                 "(Lightning would count hand-outs of several batches): give a fraction of an epoch"
             )
+    # Hand-outs end at multiples of K counted over whole epochs (vaelab.data.loader): an epoch
+    # that Lightning cuts short would move every later end off them.
+    limit = getattr(trainer, "limit_train_batches", None)
+    if isinstance(limit, float) and limit != 1.0:
+        problems.append(
+            f"trainer.limit_train_batches={limit}: part of an epoch is not supported with {said} "
+            "(its hand-outs line up with whole epochs): set 1.0, or trainer.steps_per_execution=1"
+        )
     every = getattr((cfg.callbacks or {}).get("step_checkpoint"), "every_n_train_steps", None)
     if isinstance(every, int) and every > 0 and every % k:
         problems.append(f"callbacks.step_checkpoint.every_n_train_steps={every} must be a multiple of {said}")
