@@ -38,7 +38,10 @@ class ProgressBar(RichProgressBar):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         ends = self._hand_out_ends()
-        done, before = (ends[batch_idx], ends[batch_idx - 1] if batch_idx else 0) if ends else (batch_idx + 1, batch_idx)
+        if ends is None:
+            done, before = batch_idx + 1, batch_idx
+        else:  # steps at the end of this hand-out and of the one before
+            done, before = ends[batch_idx], ends[batch_idx - 1] if batch_idx else 0
         # Draw when the steps cross a multiple of N (every N-th step with one step per hand-out).
         if done // self.every_n_steps == before // self.every_n_steps and done != self.total_train_batches:
             return
