@@ -17,7 +17,7 @@ own counts are of hand-outs, which need not divide an epoch, so an integer `val_
 or `limit_train_batches` is refused (vaelab.config.schema, one line before any work: a fraction
 of an epoch works for validation; part of an epoch for training does not, as hand-outs line up
 with whole epochs); every epoch has as many hand-outs (vaelab.data.loader), and the progress bar
-shows optimiser steps.
+shows optimiser steps (drawn every N hand-outs).
 
 Not with K > 1 (refused by the schema): an adversarial objective (FactorVAE steps two optimisers
 itself), gradient clipping and gradient accumulation (Lightning has neither under manual
