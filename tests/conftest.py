@@ -31,7 +31,6 @@ torch.set_num_threads(1)
 os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("WANDB_SILENT", "true")
 
-# Overrides that make any run small: one CPU process, a few batches, no network, a temp dir.
 # A Gaussian likelihood on unbinarised data at lr 1e4: the loss stops being finite within 3 epochs.
 DIVERGING = [
     "likelihood=gaussian",
@@ -40,6 +39,7 @@ DIVERGING = [
     "trainer.limit_train_batches=null",
     "trainer.max_epochs=3",
 ]
+# Overrides that make any run small: one CPU process, a few batches, no network, a temp dir.
 TINY = [
     "trainer=cpu",
     "trainer.max_epochs=1",

@@ -159,11 +159,10 @@ def test_a_resume_keeps_the_steps_per_execution(tmp_path):
 
 
 def test_a_non_finite_loss_is_named_at_the_same_step_as_with_one(cfg_factory):
-    diverging = DIVERGING
     with pytest.raises(FloatingPointError) as one:
-        train(cfg_factory(*diverging))
+        train(cfg_factory(*DIVERGING))
     with pytest.raises(FloatingPointError) as four:
-        train(cfg_factory(*diverging, "trainer.steps_per_execution=4"))
+        train(cfg_factory(*DIVERGING, "trainer.steps_per_execution=4"))
     named = str(one.value).split(";")[0]
     assert named.startswith("step ") and "is not finite" in named
     assert str(four.value).split(";")[0] == named

@@ -31,11 +31,10 @@ class ProgressBar(RichProgressBar):
 
     @property
     def total_train_batches(self) -> int | float:
-        """Training steps this epoch: with several per hand-out, those of the hand-outs Lightning takes."""
-        total, ends = super().total_train_batches, self._hand_out_ends()
-        if ends is None or not 1 <= total < float("inf"):
-            return total
-        return ends[min(int(total), len(ends)) - 1]
+        """Training steps this epoch: with several per hand-out, where the last hand-out ends (Lightning
+        takes them all: part of an epoch is refused with several steps, vaelab.config.schema)."""
+        ends = self._hand_out_ends()
+        return super().total_train_batches if ends is None else ends[-1]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         # Every N Lightning steps: N optimiser steps, or with K a hand-out N hand-outs (N*K steps).

@@ -110,8 +110,9 @@ class TensorLoader:
         before = self.sampler.epoch * batches  # batches of the earlier epochs
         ends = [*range(k - before % k, batches, k), batches]
         if len(ends) < len(self):  # at most one short (the docstring of __len__)
-            i = next(i for i, end in enumerate(ends) if end - (ends[i - 1] if i else 0) > 1)
-            ends.insert(i, (ends[i - 1] if i else 0) + 1)
+            starts = [0, *ends]
+            i = next(i for i, end in enumerate(ends) if end - starts[i] > 1)  # the first of two or more
+            ends.insert(i, starts[i] + 1)
         return ends
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
