@@ -35,6 +35,7 @@ run_one() {  # run_one "seed=0 study=beta_vae_1" [overrides...]
     shift
     local name
     name="$(tr ' =' '_-' <<<"$job")"
+    [[ -n "$name" ]] || { echo "run_one: an empty job (a bug in this script)" >&2; return 1; }
     local dir="$OUT/$name" resume=()
     if grep -qs '"state": "finished"' "$RESULTS/$name/status.json"; then
         echo "$(date -u +%FT%TZ) done already: $job ($RESULTS/$name)"
@@ -72,7 +73,10 @@ started_first() {  # the grid's runs that have a checkpoint (to resume), then th
             later+=("$job")
         fi
     done
-    printf '%s\n' "${later[@]}"
+    # Nothing when every run resumes: an empty line would be a job with no name, whose folder is $OUT itself.
+    if ((${#later[@]})); then
+        printf '%s\n' "${later[@]}"
+    fi
 }
 
 "$PYTHON" -m vaelab.config.grid experiment=disentanglement_study | grep -E -- "${ONLY:-.}" | started_first |

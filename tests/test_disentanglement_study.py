@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -149,3 +150,13 @@ def test_run_study_keeps_a_finished_run_and_skips_it_on_the_next_machine(tmp_pat
     said = study("machine_2")
     assert f"done already: seed=0 study=beta_vae_1 ({kept})" in said
     assert not (tmp_path / "machine_2" / kept.name).exists()
+
+    # Every selected run resumes (the last runs, stopped by a session's end): the script once read
+    # an empty job after them and moved all of $OUT, running runs too, to $OUT.abandoned.
+    shutil.rmtree(kept)
+    (tmp_path / "machine_1" / kept.name / "status.json").unlink()
+    said = study("machine_1")
+    assert "start: seed=0 study=beta_vae_1 ckpt_path=last" in said and said.count("start:") == 1
+    assert f"finished: seed=0 study=beta_vae_1 (kept in {kept})" in said
+    assert not (tmp_path / "machine_1.abandoned").exists()
+    assert (tmp_path / "machine_1" / kept.name / "checkpoints" / "last.ckpt").is_file()
