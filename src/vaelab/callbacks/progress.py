@@ -37,7 +37,7 @@ class ProgressBar(RichProgressBar):
         return super().total_train_batches if ends is None else ends[-1]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        # Every N Lightning steps: N optimiser steps, or with K a hand-out N hand-outs (N*K steps).
+        # Every N Lightning steps: N optimiser steps, or with up to K a hand-out N hand-outs.
         # A draw costs about 0.25 ms whatever it shows; drawing at every multiple of N steps cost
         # 50-90 µs a step at K = 8 on the small model (benchmarks/overhead.py).
         if (batch_idx + 1) % self.every_n_steps and batch_idx + 1 != trainer.num_training_batches:

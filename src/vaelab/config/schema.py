@@ -370,18 +370,17 @@ def several_steps_per_execution(cfg: Settings, objective: Any) -> list[str]:
     trainer, k = cfg.trainer, cfg.trainer.steps_per_execution
     said = f"trainer.steps_per_execution={k}"
     problems = []
-    # Lightning counts these in its own steps, hand-outs of K batches that need not divide an epoch.
-    for name in ("val_check_interval", "limit_train_batches"):
-        value = getattr(trainer, name, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            problems.append(
-                f"trainer.{name}={value}: a count of batches is not supported with {said} "
-                "(Lightning would count hand-outs of several batches): give a fraction of an epoch"
-            )
+    # Lightning counts this in its own steps, hand-outs of K batches that need not divide an epoch.
+    value = getattr(trainer, "val_check_interval", None)
+    if isinstance(value, int) and not isinstance(value, bool):
+        problems.append(
+            f"trainer.val_check_interval={value}: a count of batches is not supported with {said} "
+            "(Lightning would count hand-outs of several batches): give a fraction of an epoch"
+        )
     # Hand-outs end at multiples of K counted over whole epochs (vaelab.data.loader): an epoch
-    # that Lightning cuts short would move every later end off them.
+    # that Lightning cuts short, by a count or a fraction, would move every later end off them.
     limit = getattr(trainer, "limit_train_batches", None)
-    if isinstance(limit, float) and limit != 1.0:
+    if limit is not None and not (isinstance(limit, float) and limit == 1.0):
         problems.append(
             f"trainer.limit_train_batches={limit}: part of an epoch is not supported with {said} "
             "(its hand-outs line up with whole epochs): set 1.0, or trainer.steps_per_execution=1"

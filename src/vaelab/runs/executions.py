@@ -14,10 +14,10 @@ so every N steps when K divides N) and an exact resume, and what the loggers rec
 (the system sends its train values itself every `log_every_n_steps` optimiser steps, and labels
 validation's and test's with Lightning's documented "step" override). What changes: Lightning's
 own counts are of hand-outs, which need not divide an epoch, so an integer `val_check_interval`
-or `limit_train_batches` is refused (vaelab.config.schema, one line before any work: a fraction
-of an epoch works for validation; part of an epoch for training does not, as hand-outs line up
-with whole epochs); every epoch has as many hand-outs (vaelab.data.loader), and the progress bar
-shows optimiser steps (drawn every N hand-outs).
+is refused (vaelab.config.schema, one line before any work: a fraction of an epoch works), and so
+is any `limit_train_batches` but 1.0, as hand-outs line up with whole epochs; every epoch has as
+many hand-outs (vaelab.data.loader), and the progress bar shows optimiser steps (drawn every N
+hand-outs).
 
 Not with K > 1 (refused by the schema): an adversarial objective (FactorVAE steps two optimisers
 itself), gradient clipping and gradient accumulation (Lightning has neither under manual
